@@ -1,0 +1,168 @@
+"""Command line: `python -m engine run VIDEO --height M [options]`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import traceback
+from pathlib import Path
+
+from .config import RunConfig
+from .errors import Cancelled, EngineError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad flags in one line (no usage dump) with exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"error: {message} (see --help)\n")
+        sys.exit(2)
+
+
+def _frames(text: str) -> tuple[int, int | None]:
+    try:
+        a, _, b = text.partition(":")
+        start = int(a) if a.strip() else 0
+        stop = int(b) if b.strip() else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected A:B frame numbers, got {text!r}") from None
+    if start < 0 or (stop is not None and stop <= start):
+        raise argparse.ArgumentTypeError(f"expected 0 ≤ A < B, got {text!r}")
+    return start, stop
+
+
+def _roi(text: str) -> tuple[int, int, int, int]:
+    try:
+        vals = tuple(int(float(v)) for v in text.split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) != 4 or vals[2] <= 0 or vals[3] <= 0 or min(vals[:2]) < 0:
+        raise argparse.ArgumentTypeError(f"expected x,y,w,h in pixels, got {text!r}")
+    return vals  # type: ignore[return-value]
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m engine", description="HumanPose3D engine: one video of a person → "
+                "metric 3D markers (TRC) and a run record, in OUT/<video stem>/.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    r = sub.add_parser("run", help="process one video", description="Process one video into "
+                       "OUT/<stem>/: <stem>_raw_landmarks.csv, <stem>_initial.trc (Pose2Sim's 22 "
+                       "markers, metres, Y up), <stem>_markers.npz and run.json.")
+    r.add_argument("video", type=Path, help="video file of one person (any format FFmpeg reads)")
+    r.add_argument("--height", type=_float, required=True, metavar="M",
+                   help="subject height in metres: sets the metric scale")
+    r.add_argument("--mass", type=_float, default=70.0, metavar="KG", help="subject mass in kg (default 70)")
+    r.add_argument("--out", type=Path, default=Path("output"), metavar="DIR",
+                   help="output folder; results go to DIR/<video stem>/ (default: output)")
+    cam = r.add_mutually_exclusive_group()
+    cam.add_argument("--fov", type=_float, default=55.0, metavar="DEG",
+                     help="camera field of view across the longer image side, degrees (default 55)")
+    cam.add_argument("--focal-px", type=_float, default=None, metavar="F",
+                     help="camera focal length in pixels (overrides --fov)")
+    r.add_argument("--frames", type=_frames, default=None, metavar="A:B",
+                   help="process video frames A (inclusive) to B (exclusive), 0-based")
+    r.add_argument("--roi", type=_roi, default=None, metavar="X,Y,W,H",
+                   help="pick the person inside this box of the first frame (default: the largest, "
+                        "most central person)")
+    r.add_argument("--holistic", action="store_true",
+                   help="also track hands (2×21) and face (468) with MediaPipe Holistic (slower)")
+    r.add_argument("--visibility-min", type=_float, default=0.3, metavar="V",
+                   help="landmarks below this MediaPipe visibility are treated as missing (default 0.3)")
+    r.add_argument("--max-gap", type=_float, default=0.5, metavar="S",
+                   help="interpolate gaps up to this many seconds; longer gaps stay empty (default 0.5)")
+    r.add_argument("--estimate-missing", action="store_true",
+                   help="fill a limb missing on one side by mirroring the other side across the "
+                        "body's mid-sagittal plane")
+    r.add_argument("--cutoff-hz", type=_float, default=6.0, metavar="HZ",
+                   help="zero-phase Butterworth low-pass cut-off, 0 to disable (default 6)")
+    r.add_argument("--filter-order", type=int, default=4, metavar="N",
+                   help="effective Butterworth order after the forward-backward pass (default 4)")
+    r.add_argument("--free-bone-lengths", action="store_true",
+                   help="do not hold the subject's bone lengths constant over time")
+    r.add_argument("--force", action="store_true", help="replace an existing DIR/<stem>/")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--debug", action="store_true", help="show the full traceback of internal errors")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    return RunConfig(
+        video=args.video, height_m=args.height, mass_kg=args.mass, out_dir=args.out,
+        fov_deg=args.fov, focal_px=args.focal_px, frames=args.frames, roi=args.roi,
+        holistic=args.holistic, visibility_min=args.visibility_min, max_gap_s=args.max_gap,
+        estimate_missing=args.estimate_missing, cutoff_hz=args.cutoff_hz,
+        filter_order=args.filter_order, hold_bone_lengths=not args.free_bone_lengths,
+        force=args.force)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cancel = threading.Event()
+
+    def on_signal(signum, frame) -> None:  # noqa: ARG001
+        cancel.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    bar = None
+    try:
+        cfg = config_from_args(args)
+        from .pipeline import run  # heavy imports only once the arguments are valid
+
+        if not args.quiet:
+            from tqdm import tqdm
+            bar = tqdm(total=1000, unit="‰", desc="starting", file=sys.stderr,
+                       bar_format="{desc:<22} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+
+        def progress(fraction: float, message: str) -> None:
+            if bar is not None:
+                bar.set_description_str(message, refresh=False)
+                bar.update(int(fraction * 1000) - bar.n)
+
+        result = run(cfg, progress=progress, cancel=cancel)
+        if bar is not None:
+            bar.close()
+        rec = result.record
+        print(f"{result.out_dir}  ({rec['frames']['read']} frames, detection "
+              f"{100 * rec['detection_rate']:.1f} %, {rec['timings']['total_s']:.1f} s)")
+        return 0
+    except (KeyboardInterrupt, Cancelled):
+        cancel.set()
+        _close(bar)
+        sys.stderr.write("error: cancelled; nothing was written\n")
+        return 130
+    except EngineError as exc:
+        _close(bar)
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    except MemoryError:
+        _close(bar)
+        sys.stderr.write("error: out of memory (try --frames to process part of the video)\n")
+        return 1
+    except OSError as exc:
+        _close(bar)
+        where = f": {exc.filename}" if exc.filename else ""
+        sys.stderr.write(f"error: {exc.strerror or exc}{where}\n")
+        return 1
+    except Exception as exc:  # a bug: one line for the user, the traceback only on request
+        _close(bar)
+        if args.debug or os.environ.get("HP3D_DEBUG"):
+            traceback.print_exc()
+        sys.stderr.write(f"error: internal error ({type(exc).__name__}: {exc}); rerun with --debug "
+                         "for details\n")
+        return 3
+
+
+def _close(bar) -> None:
+    if bar is not None:
+        bar.close()

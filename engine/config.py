@@ -1,0 +1,74 @@
+"""Run configuration: one dataclass shared by the CLI, the Blender add-on and the tests."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import EngineError
+
+
+@dataclass
+class RunConfig:
+    video: Path
+    height_m: float
+    mass_kg: float = 70.0
+    out_dir: Path = Path("output")
+    fov_deg: float = 55.0
+    focal_px: float | None = None
+    frames: tuple[int, int | None] | None = None  # [start, stop) like a Python slice
+    roi: tuple[int, int, int, int] | None = None  # x, y, w, h in pixels of the (rotated) frame
+    holistic: bool = False
+    visibility_min: float = 0.3
+    max_gap_s: float = 0.5
+    estimate_missing: bool = False
+    cutoff_hz: float = 6.0
+    filter_order: int = 4
+    hold_bone_lengths: bool = True
+    force: bool = False
+    extras: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.video = Path(self.video)
+        self.out_dir = Path(self.out_dir)
+        self.validate()
+
+    def validate(self) -> None:
+        """Reject impossible settings before any work starts."""
+        def finite(x: float) -> bool:
+            return isinstance(x, (int, float)) and math.isfinite(x)
+
+        if not finite(self.height_m) or not 0.5 <= self.height_m <= 2.6:
+            raise EngineError(f"--height must be the subject's height in metres (0.5–2.6), got {self.height_m}")
+        if not finite(self.mass_kg) or not 10 <= self.mass_kg <= 400:
+            raise EngineError(f"--mass must be in kilograms (10–400), got {self.mass_kg}")
+        if self.focal_px is not None and (not finite(self.focal_px) or self.focal_px <= 0):
+            raise EngineError(f"--focal-px must be a positive number of pixels, got {self.focal_px}")
+        if not finite(self.fov_deg) or not 1 <= self.fov_deg <= 170:
+            raise EngineError(f"--fov must be between 1 and 170 degrees, got {self.fov_deg}")
+        if not finite(self.visibility_min) or not 0 <= self.visibility_min <= 1:
+            raise EngineError(f"--visibility-min must be between 0 and 1, got {self.visibility_min}")
+        if not finite(self.cutoff_hz) or self.cutoff_hz < 0:
+            raise EngineError(f"--cutoff-hz must be ≥ 0 (0 turns filtering off), got {self.cutoff_hz}")
+        if not finite(self.max_gap_s) or self.max_gap_s < 0:
+            raise EngineError(f"--max-gap must be ≥ 0 seconds, got {self.max_gap_s}")
+        if self.filter_order < 2 or self.filter_order % 2:
+            raise EngineError(f"--filter-order must be an even number ≥ 2, got {self.filter_order}")
+        if self.frames is not None:
+            start, stop = self.frames
+            if start < 0 or (stop is not None and stop <= start):
+                raise EngineError(f"--frames must be A:B with 0 ≤ A < B, got {start}:{stop}")
+        if self.roi is not None and (len(self.roi) != 4 or self.roi[2] <= 0 or self.roi[3] <= 0
+                                     or self.roi[0] < 0 or self.roi[1] < 0):
+            raise EngineError(f"--roi must be x,y,w,h with w, h > 0, got {self.roi}")
+
+    @property
+    def stem(self) -> str:
+        return self.video.stem
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["video"] = str(self.video)
+        d["out_dir"] = str(self.out_dir)
+        return d

@@ -1,0 +1,139 @@
+"""Named joint tables and the mappings between them, defined once for the whole engine."""
+
+from __future__ import annotations
+
+import numpy as np
+
+MEDIAPIPE_33: tuple[str, ...] = (
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
+    "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "left_pinky", "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb",
+    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
+)
+MP = {name: i for i, name in enumerate(MEDIAPIPE_33)}
+
+# Left/right partner of every MediaPipe landmark (centre landmarks map to themselves).
+MP_MIRROR: np.ndarray = np.array([
+    MP[n.replace("left_", "right_")] if n.startswith("left_")
+    else MP[n.replace("right_", "left_")] if n.startswith("right_")
+    else i
+    for i, n in enumerate(MEDIAPIPE_33)
+])
+MP_LEFT = np.array([i for i, n in enumerate(MEDIAPIPE_33) if n.startswith("left_")])
+MP_RIGHT = MP_MIRROR[MP_LEFT]
+
+# Pose2Sim's 22-marker body set (its HALPE_26 skeleton, Markers_Halpe26.xml in OpenSim_Setup):
+# the markers the LSTM augmenter and Pose2Sim's OpenSim model read.
+POSE2SIM_22: tuple[str, ...] = (
+    "Hip", "RHip", "RKnee", "RAnkle", "RBigToe", "RSmallToe", "RHeel",
+    "LHip", "LKnee", "LAnkle", "LBigToe", "LSmallToe", "LHeel",
+    "Neck", "Head", "Nose",
+    "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist",
+)
+
+COCO_17: tuple[str, ...] = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle",
+)
+# COCO-17 keypoints are a subset of MediaPipe-33 with the same names.
+MP_TO_COCO17: np.ndarray = np.array([MP[n] for n in COCO_17])
+
+H36M_17: tuple[str, ...] = (
+    "pelvis", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
+    "spine", "thorax", "neck_nose", "head", "left_shoulder", "left_elbow", "left_wrist",
+    "right_shoulder", "right_elbow", "right_wrist",
+)
+
+SMPL_24: tuple[str, ...] = (
+    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
+    "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar",
+    "right_collar", "head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+    "left_wrist", "right_wrist", "left_hand", "right_hand",
+)
+
+# Kinematic tree over MediaPipe-33 used to hold bone lengths: (parent, child). The pelvis centre
+# and shoulder centre are virtual joints (index -1 / -2) resolved by `bone_endpoints`.
+PELVIS, THORAX = -1, -2
+MP_TREE: tuple[tuple[int, int], ...] = (
+    (PELVIS, MP["left_hip"]), (PELVIS, MP["right_hip"]), (PELVIS, THORAX),
+    (THORAX, MP["left_shoulder"]), (THORAX, MP["right_shoulder"]), (THORAX, MP["nose"]),
+    (MP["left_hip"], MP["left_knee"]), (MP["left_knee"], MP["left_ankle"]),
+    (MP["left_ankle"], MP["left_heel"]), (MP["left_ankle"], MP["left_foot_index"]),
+    (MP["right_hip"], MP["right_knee"]), (MP["right_knee"], MP["right_ankle"]),
+    (MP["right_ankle"], MP["right_heel"]), (MP["right_ankle"], MP["right_foot_index"]),
+    (MP["left_shoulder"], MP["left_elbow"]), (MP["left_elbow"], MP["left_wrist"]),
+    (MP["left_wrist"], MP["left_pinky"]), (MP["left_wrist"], MP["left_index"]),
+    (MP["left_wrist"], MP["left_thumb"]),
+    (MP["right_shoulder"], MP["right_elbow"]), (MP["right_elbow"], MP["right_wrist"]),
+    (MP["right_wrist"], MP["right_pinky"]), (MP["right_wrist"], MP["right_index"]),
+    (MP["right_wrist"], MP["right_thumb"]),
+)
+
+# Head landmarks ride rigidly on the nose: they keep their offset from it.
+MP_FACE = np.array([MP[n] for n in MEDIAPIPE_33[1:11]])
+
+# Limb bones reported in bone-length statistics.
+MP_LIMB_BONES: dict[str, tuple[int, int]] = {
+    "left_thigh": (MP["left_hip"], MP["left_knee"]),
+    "right_thigh": (MP["right_hip"], MP["right_knee"]),
+    "left_shank": (MP["left_knee"], MP["left_ankle"]),
+    "right_shank": (MP["right_knee"], MP["right_ankle"]),
+    "left_upper_arm": (MP["left_shoulder"], MP["left_elbow"]),
+    "right_upper_arm": (MP["right_shoulder"], MP["right_elbow"]),
+    "left_forearm": (MP["left_elbow"], MP["left_wrist"]),
+    "right_forearm": (MP["right_elbow"], MP["right_wrist"]),
+}
+
+
+def with_virtual(points: np.ndarray) -> np.ndarray:
+    """Append the pelvis and thorax centres so indices -1 and -2 of MP_TREE resolve."""
+    pelvis = 0.5 * (points[..., MP["left_hip"], :] + points[..., MP["right_hip"], :])
+    thorax = 0.5 * (points[..., MP["left_shoulder"], :] + points[..., MP["right_shoulder"], :])
+    return np.concatenate([points, thorax[..., None, :], pelvis[..., None, :]], axis=-2)
+
+
+def mediapipe_to_h36m(points: np.ndarray) -> np.ndarray:
+    """MediaPipe-33 (…, 33, D) → H36M-17 (…, 17, D), deriving pelvis, spine, thorax and head."""
+    p = points
+    pelvis = 0.5 * (p[..., MP["left_hip"], :] + p[..., MP["right_hip"], :])
+    thorax = 0.5 * (p[..., MP["left_shoulder"], :] + p[..., MP["right_shoulder"], :])
+    ears = 0.5 * (p[..., MP["left_ear"], :] + p[..., MP["right_ear"], :])
+    out = np.stack([
+        pelvis, p[..., MP["right_hip"], :], p[..., MP["right_knee"], :], p[..., MP["right_ankle"], :],
+        p[..., MP["left_hip"], :], p[..., MP["left_knee"], :], p[..., MP["left_ankle"], :],
+        0.5 * (pelvis + thorax), thorax, p[..., MP["nose"], :], ears + 0.5 * (ears - thorax) * 0.5,
+        p[..., MP["left_shoulder"], :], p[..., MP["left_elbow"], :], p[..., MP["left_wrist"], :],
+        p[..., MP["right_shoulder"], :], p[..., MP["right_elbow"], :], p[..., MP["right_wrist"], :],
+    ], axis=-2)
+    return out
+
+
+def mediapipe_to_smpl24(points: np.ndarray) -> np.ndarray:
+    """MediaPipe-33 (…, 33, 3) → SMPL-24 joint positions (…, 24, 3).
+
+    SMPL's hip joints sit inside the pelvis and its spine joints split pelvis→neck; we place them
+    by fixed fractions along MediaPipe's segments, which is what a regressor-free mapping can do.
+    """
+    p = points
+    lh, rh = p[..., MP["left_hip"], :], p[..., MP["right_hip"], :]
+    ls, rs = p[..., MP["left_shoulder"], :], p[..., MP["right_shoulder"], :]
+    pelvis, thorax = 0.5 * (lh + rh), 0.5 * (ls + rs)
+    ears = 0.5 * (p[..., MP["left_ear"], :] + p[..., MP["right_ear"], :])
+    up = thorax - pelvis
+    neck = thorax + 0.1 * up
+    lerp = lambda a, b, t: a + (b - a) * t  # noqa: E731
+    out = np.stack([
+        pelvis, lerp(pelvis, lh, 0.85), lerp(pelvis, rh, 0.85), pelvis + 0.25 * up,
+        p[..., MP["left_knee"], :], p[..., MP["right_knee"], :], pelvis + 0.5 * up,
+        p[..., MP["left_ankle"], :], p[..., MP["right_ankle"], :], pelvis + 0.75 * up,
+        p[..., MP["left_foot_index"], :], p[..., MP["right_foot_index"], :], neck,
+        lerp(thorax, ls, 0.45), lerp(thorax, rs, 0.45), lerp(neck, ears, 1.3),
+        ls, rs, p[..., MP["left_elbow"], :], p[..., MP["right_elbow"], :],
+        p[..., MP["left_wrist"], :], p[..., MP["right_wrist"], :],
+        lerp(p[..., MP["left_wrist"], :], p[..., MP["left_index"], :], 0.6),
+        lerp(p[..., MP["right_wrist"], :], p[..., MP["right_index"], :], 0.6),
+    ], axis=-2)
+    return out

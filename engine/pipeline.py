@@ -1,0 +1,175 @@
+"""One run of the engine: video → landmarks → metric markers → files, with progress and cancel."""
+
+from __future__ import annotations
+
+import json
+import platform
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .camera import Intrinsics
+from .config import RunConfig
+from .coords import camera_to_opensim
+from .errors import Cancelled, EngineError
+from .joint_sets import POSE2SIM_22
+from .landmarks import LandmarkTrack, PoseDetector
+from .landmarks_csv import write_landmarks_csv
+from .markers import mediapipe_to_pose2sim
+from .outputs import check_writable, clean_stale, staged_folder
+from .person import SubjectCrop, detect_people, pick_subject
+from .reconstruct import Reconstruction, reconstruct
+from .trc import write_trc
+from .video import VideoInfo, probe, resolve_range, stream_frames
+
+ProgressFn = Callable[[float, str], None]
+
+# Share of the progress bar each stage gets (detection dominates the run time).
+_DETECT_SHARE = 0.9
+
+_PACKAGES = ("numpy", "scipy", "opencv-contrib-python", "mediapipe", "pandas")
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    files: dict[str, Path]
+    record: dict
+    track: LandmarkTrack
+    recon: Reconstruction
+    intrinsics: Intrinsics
+    video: VideoInfo
+    first_frame: int
+    markers_22: np.ndarray = field(repr=False)
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "humanpose3d": __version__}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _choose_subject(rgb: np.ndarray, cfg: RunConfig, info: VideoInfo) -> tuple[SubjectCrop | None, dict]:
+    """Decide whom to follow from the first frame; returns the crop (None: whole frame) and what
+    run.json records about the choice."""
+    if cfg.roi is not None:
+        x, y, w, h = cfg.roi
+        if x >= info.width or y >= info.height:
+            raise EngineError(f"--roi {x},{y},{w},{h} lies outside the {info.width}x{info.height} frame")
+        box = (float(x), float(y), float(min(w, info.width - x)), float(min(h, info.height - y)))
+        return SubjectCrop.around(box, info.width, info.height), {"method": "roi", "box": list(box)}
+    boxes = detect_people(rgb)
+    if len(boxes) < 2:
+        return None, {"method": "single", "candidates": len(boxes)}
+    i = pick_subject(boxes, info.width, info.height)
+    return (SubjectCrop.around(boxes[i], info.width, info.height),
+            {"method": "largest-central", "candidates": len(boxes), "box": [round(v, 1) for v in boxes[i]]})
+
+
+def detect(cfg: RunConfig, info: VideoInfo, start: int, stop: int,
+           progress: ProgressFn, cancel: threading.Event) -> tuple[LandmarkTrack, dict]:
+    """Stream the frames through MediaPipe; returns the landmark track and the subject record."""
+    track = LandmarkTrack(stop - start, holistic=cfg.holistic)
+    subject: dict = {}
+    detector: PoseDetector | None = None
+    n = 0
+    try:
+        for idx, rgb in stream_frames(info, start, stop, cancel=cancel):
+            if cancel.is_set():
+                raise Cancelled()
+            if detector is None:
+                crop, subject = _choose_subject(rgb, cfg, info)
+                detector = PoseDetector(holistic=cfg.holistic, crop=crop)
+            detector.process(rgb, track, idx - start)
+            n = idx - start + 1
+            if n % 5 == 0 or n == track.frames:
+                progress(_DETECT_SHARE * n / track.frames, f"pose {n}/{track.frames}")
+    finally:
+        if detector is not None:
+            detector.close()
+    if cancel.is_set():
+        raise Cancelled()
+    if n < track.frames:
+        track.truncate(n)
+    return track, subject
+
+
+def run(cfg: RunConfig, progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None) -> RunResult:
+    """Run the pipeline for `cfg`; the output folder appears only when every file is written."""
+    progress = progress or (lambda f, m: None)
+    cancel = cancel or threading.Event()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    final = cfg.out_dir / cfg.stem
+    check_writable(cfg.out_dir, final, cfg.force)
+    clean_stale(cfg.out_dir)
+    info = probe(cfg.video)
+    start, stop = resolve_range(info, cfg.frames)
+    k = Intrinsics.from_settings(info.width, info.height, cfg.fov_deg, cfg.focal_px)
+    timings["probe_s"] = time.perf_counter() - t0
+    progress(0.0, "reading video")
+
+    t = time.perf_counter()
+    track, subject = detect(cfg, info, start, stop, progress, cancel)
+    timings["pose_s"] = time.perf_counter() - t
+    detection_rate = float(track.detected.mean()) if track.frames else 0.0
+    if not track.detected.any():
+        raise EngineError(f"no person detected in {track.frames} frames of {cfg.video.name}")
+
+    progress(_DETECT_SHARE, "reconstructing 3D")
+    t = time.perf_counter()
+    recon = reconstruct(track, k, cfg, info.fps)
+    markers_22 = mediapipe_to_pose2sim(recon.markers)
+    timings["reconstruct_s"] = time.perf_counter() - t
+    if cancel.is_set():
+        raise Cancelled()
+
+    progress(0.95, "writing files")
+    t = time.perf_counter()
+    stem = cfg.stem
+    names = {"landmarks_csv": f"{stem}_raw_landmarks.csv", "initial_trc": f"{stem}_initial.trc",
+             "markers_npz": f"{stem}_markers.npz", "run_json": "run.json"}
+    with staged_folder(final, force=cfg.force) as tmp:
+        write_landmarks_csv(tmp / names["landmarks_csv"], track, start, info.fps)
+        write_trc(tmp / names["initial_trc"], camera_to_opensim(markers_22), POSE2SIM_22, info.fps,
+                  first_frame=start)
+        np.savez_compressed(
+            tmp / names["markers_npz"], markers_33_camera=recon.markers.astype(np.float32),
+            markers_22_camera=markers_22.astype(np.float32), pixels=track.pixels,
+            visibility=track.visibility, detected=track.detected, K=k.K, fps=info.fps,
+            first_frame=start, bone_lengths=recon.bone_lengths)
+        timings["write_s"] = time.perf_counter() - t
+        timings["total_s"] = time.perf_counter() - t0
+        record = {
+            "completed": True,
+            "engine_version": __version__,
+            "config": cfg.to_json(),
+            "versions": _versions(),
+            "video": info.to_json(),
+            "frames": {"first": start, "requested": stop - start, "read": track.frames,
+                       "detected": int(track.detected.sum())},
+            "detection_rate": round(detection_rate, 4),
+            "subject": subject,
+            "intrinsics": k.to_json(),
+            "scale_mediapipe_to_m": recon.scale,
+            "reprojection_px_median": float(np.nanmedian(recon.reprojection_px)),
+            "timings": {key: round(v, 3) for key, v in timings.items()},
+            "fps_pose": round(track.frames / max(timings["pose_s"], 1e-9), 2),
+            "outputs": sorted(names.values()),
+        }
+        (tmp / names["run_json"]).write_text(json.dumps(record, indent=2))
+    progress(1.0, "done")
+    return RunResult(final, {k_: final / v for k_, v in names.items()}, record, track, recon, k,
+                     info, start, markers_22)

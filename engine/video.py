@@ -1,0 +1,139 @@
+"""Video probing and streaming: frames are decoded in a background thread, never all held."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import EngineError
+
+# Decode may lag the declared frame count by a few frames for some encoders; more than this is
+# treated as a truncated or corrupt file.
+_TRUNCATION_SLACK = 2
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    fps: float
+    frame_count: int  # as declared by the container
+    width: int  # after rotation metadata is applied
+    height: int
+    rotation_deg: int
+
+    def to_json(self) -> dict:
+        return {"path": str(self.path), "fps": self.fps, "frame_count": self.frame_count,
+                "width": self.width, "height": self.height, "rotation_deg": self.rotation_deg}
+
+
+def _open(path: Path) -> cv2.VideoCapture:
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    # Honour rotation metadata (phones film portrait as rotated landscape).
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+    return cap
+
+
+def probe(path: Path) -> VideoInfo:
+    """Open `path`, decode its first frame and return its properties, or raise a one-line error."""
+    path = Path(path)
+    if not path.exists():
+        raise EngineError(f"video not found: {path}")
+    if path.is_dir():
+        raise EngineError(f"expected a video file, got a directory: {path}")
+    if path.stat().st_size == 0:
+        raise EngineError(f"video file is empty: {path}")
+    cap = _open(path)
+    try:
+        if not cap.isOpened():
+            raise EngineError(f"cannot read video (not a video, or corrupt): {path}")
+        ok, frame = cap.read()
+        if not ok or frame is None:
+            raise EngineError(f"video has no decodable frames: {path}")
+        fps = float(cap.get(cv2.CAP_PROP_FPS))
+        if not np.isfinite(fps) or fps <= 0 or fps > 1000:
+            raise EngineError(f"video reports no usable frame rate ({fps}): {path}")
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        rotation = int(cap.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
+        h, w = frame.shape[:2]
+        return VideoInfo(path, fps, max(count, 1), w, h, rotation)
+    finally:
+        cap.release()
+
+
+def resolve_range(info: VideoInfo, frames: tuple[int, int | None] | None) -> tuple[int, int]:
+    """Clamp a `--frames A:B` request to the video, rejecting ranges that select nothing."""
+    start, stop = (0, None) if frames is None else frames
+    stop = info.frame_count if stop is None else stop
+    if start >= info.frame_count:
+        raise EngineError(f"--frames {start}:{stop} starts past the end of the video "
+                          f"({info.frame_count} frames)")
+    return start, min(stop, info.frame_count)
+
+
+def stream_frames(info: VideoInfo, start: int, stop: int, buffer: int = 8,
+                  cancel: threading.Event | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (frame_index, RGB frame) for frames [start, stop), decoded in a reader thread.
+
+    The bounded queue holds memory flat whatever the length; the thread overlaps decoding with
+    pose inference, which leaves a core idle on its own. Raises EngineError if the file ends
+    early (truncated or corrupt).
+    """
+    q: queue.Queue = queue.Queue(maxsize=buffer)
+    halt = threading.Event()  # set when the consumer stops early, or on cancel
+    cancel = cancel or threading.Event()
+    done = object()
+
+    def reader() -> None:
+        cap = _open(info.path)
+        try:
+            # Skip by grabbing: exact on every codec, unlike seeking to a keyframe.
+            for _ in range(start):
+                if halt.is_set() or cancel.is_set() or not cap.grab():
+                    break
+            for idx in range(start, stop):
+                if halt.is_set() or cancel.is_set():
+                    break
+                ok, frame = cap.read()
+                if not ok or frame is None:
+                    q.put(("end", idx))
+                    return
+                q.put((idx, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)))
+            q.put(("end", stop))
+        except Exception as exc:  # surfaced in the consumer thread
+            q.put(("error", exc))
+        finally:
+            cap.release()
+            q.put(done)
+
+    thread = threading.Thread(target=reader, name="video-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                break
+            tag, payload = item
+            if tag == "end":
+                if stop - payload > _TRUNCATION_SLACK:
+                    raise EngineError(
+                        f"video is truncated or corrupt: decoding stopped at frame {payload} of "
+                        f"{stop} (use --frames {start}:{payload} to process the readable part)")
+                continue
+            if tag == "error":
+                raise EngineError(f"video decoding failed: {payload}")
+            yield tag, payload
+    finally:
+        halt.set()
+        # Drain so the reader can exit if it is blocked on a full queue.
+        while thread.is_alive():
+            try:
+                q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        thread.join(timeout=1.0)
