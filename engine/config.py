@@ -37,10 +37,11 @@ class RunConfig:
     def validate(self) -> None:
         """Reject impossible settings before any work starts."""
         def finite(x: float) -> bool:
-            return isinstance(x, (int, float)) and math.isfinite(x)
+            return isinstance(x, int | float) and math.isfinite(x)
 
         if not finite(self.height_m) or not 0.5 <= self.height_m <= 2.6:
-            raise EngineError(f"--height must be the subject's height in metres (0.5–2.6), got {self.height_m}")
+            raise EngineError(
+                f"--height must be the subject's height in metres (0.5–2.6), got {self.height_m}")
         if not finite(self.mass_kg) or not 10 <= self.mass_kg <= 400:
             raise EngineError(f"--mass must be in kilograms (10–400), got {self.mass_kg}")
         if self.focal_px is not None and (not finite(self.focal_px) or self.focal_px <= 0):

@@ -27,8 +27,9 @@ def subject_lengths(points: np.ndarray, confident: np.ndarray, symmetric: bool =
     the estimation noise), unless one side was never seen.
     """
     p = with_virtual(points)
-    conf = np.concatenate([confident, (confident[:, [MP["left_shoulder"]]] & confident[:, [MP["right_shoulder"]]]),
-                           (confident[:, [MP["left_hip"]]] & confident[:, [MP["right_hip"]]])], axis=1)
+    thorax = confident[:, [MP["left_shoulder"]]] & confident[:, [MP["right_shoulder"]]]
+    pelvis = confident[:, [MP["left_hip"]]] & confident[:, [MP["right_hip"]]]
+    conf = np.concatenate([confident, thorax, pelvis], axis=1)
     lengths = np.full(len(MP_TREE), np.nan)
     for i, (a, b) in enumerate(MP_TREE):
         ok = conf[:, a] & conf[:, b]
@@ -40,7 +41,8 @@ def subject_lengths(points: np.ndarray, confident: np.ndarray, symmetric: bool =
         pair = _mirror_bones()
         mirrored = lengths[pair]
         both = np.isfinite(lengths) & np.isfinite(mirrored)
-        lengths = np.where(both, 0.5 * (lengths + mirrored), np.where(np.isfinite(lengths), lengths, mirrored))
+        one = np.where(np.isfinite(lengths), lengths, mirrored)
+        lengths = np.where(both, 0.5 * (lengths + mirrored), one)
     return lengths
 
 

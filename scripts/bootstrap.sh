@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Create or update .venv with the pinned stack. Idempotent: does nothing when the requirement
+# files have not changed since the last successful run (their hash is kept in .venv/.hp3d-stamp).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3.11}
+VENV=.venv
+STAMP=$VENV/.hp3d-stamp
+want=$(cat requirements/*.txt scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)
+
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -x "$VENV/bin/python" ]; then
+    exit 0
+fi
+command -v "$PY" >/dev/null || { echo "error: $PY not found (the bpy 5.0.1 wheel needs Python 3.11)" >&2; exit 1; }
+echo "bootstrap: setting up $VENV (first time takes a few minutes)" >&2
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+PIP="$VENV/bin/python -m pip install --disable-pip-version-check -q"
+# torch first, from the pinned CPU wheel, so nothing later pulls the multi-GB CUDA build.
+$PIP torch==2.13.0
+$PIP -c requirements/constraints.txt -r requirements/base.txt -r requirements/dev.txt
+# pose2sim and sports2d declare numpy 2 / protobuf 7; their code runs on our stack without them.
+$PIP --no-deps -r requirements/nodeps.txt
+"$VENV/bin/python" - <<'PY'
+import numpy, mediapipe, bpy, cv2, Pose2Sim.common  # noqa: F401  fail fast on a broken stack
+assert numpy.__version__.startswith("1."), numpy.__version__
+PY
+echo "$want" > "$STAMP"
