@@ -18,6 +18,8 @@ import numpy as np
 CACHE_VERSION = 1
 DEFAULT_CACHE = Path(__file__).resolve().parent / ".cache" / "multiview_reference.npz"
 OUTLIER_PX = 30.0  # per-joint reprojection error above which a view is dropped
+BONE_TOL = 0.25  # relative limb-bone length deviation beyond which both ends are dropped
+LIMB_BONES = [(11, 13), (13, 15), (12, 14), (14, 16), (23, 25), (25, 27), (24, 26), (26, 28)]
 GOOD_VIS = 0.5  # a view counts towards the ">= 2 good views" rule only if this visible
 # MediaPipe-33 left/right pairs: eyes (1-6), ears, mouth, shoulders, elbows, wrists, hands, hips,
 # knees, ankles, heels, foot_index.
@@ -26,8 +28,8 @@ LR_PAIRS = [(1, 4), (2, 5), (3, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16
 SWAP = np.arange(33)
 for _l, _r in LR_PAIRS:
     SWAP[_l], SWAP[_r] = _r, _l
-# MediaPipe swaps the legs independently of the torso (legs crossing in side views), so the
-# upper body (head, arms, hips) and the legs are repaired as two groups.
+# MediaPipe can swap the legs independently of the torso (crossed legs), so the upper body
+# (head, arms, hips) and the legs are repaired as two groups.
 UPPER = [j for p in LR_PAIRS if p[0] < 25 for j in p]
 LEGS = [j for p in LR_PAIRS if p[0] >= 25 for j in p]
 
@@ -69,13 +71,14 @@ def read_qca(path: Path) -> list[CameraCalib]:
     """Parse a Qualisys .qca.txt the way Pose2Sim's read_qca + calib_qca_fun do.
 
     Parsed here with the stdlib because Pose2Sim.calibration imports lxml (absent here) and
-    matplotlib. Same conventions: intrinsics are in 1/64 px; the transform holds the camera pose
-    (rotation by columns, position in mm), turned into world->camera and rotated by pi about x to
-    get OpenCV axes. Distortion is NOT divided by 64 as Pose2Sim does: Qualisys coefficients
-    act on normalised coordinates (measured: dividing raises the median reprojection error).
-    All cameras have viewrotation=0, and OpenCV decodes the videos upright without rotation
-    metadata, so no rotation is applied; cam01/02 decode 1080 px wide (1088 in the calibration),
-    the 8 px being encoder padding cropped on the right, so the principal point is unchanged.
+    matplotlib. Same conventions: intrinsics in 1/64 px minus the fov_video offset; world->camera
+    R = Rx(pi) @ [[r11 r12 r13] ...] (the pi turn gives OpenCV axes; the transposed reading
+    reprojects 40-80 px off), t = -R @ camera position (mm -> m); distortion divided by 64 as
+    Pose2Sim does (dubious, but tiny either way: median reprojection changes < 0.1 px). Verified
+    equal to Pose2Sim's calib_qca_fun output (run once with lxml stubbed by xml.etree).
+    All cameras have viewrotation=0 and the videos carry no rotation metadata (OpenCV decodes them
+    upright, portrait), so nothing is rotated. cam01/02 decode 1080 px wide, not 1088: treated
+    as cropped on the right (principal point unchanged), which reprojects best (vs +4/+8 px, rescale).
     """
     cams = []
     for cam in ET.parse(path).getroot().findall("cameras/camera"):
@@ -86,7 +89,7 @@ def read_qca(path: Path) -> list[CameraCalib]:
         K = np.array([[f["focalLengthU"] / 64, 0, f["centerPointU"] / 64 - f["left"]],
                       [0, f["focalLengthV"] / 64, f["centerPointV"] / 64 - f["top"]], [0, 0, 1]])
         dist = np.array([f[k] for k in ("radialDistortion1", "radialDistortion2",
-                                        "tangentalDistortion1", "tangentalDistortion2")])
+                                        "tangentalDistortion1", "tangentalDistortion2")]) / 64
         pose = np.array([[f[f"r{i}{j}"] for j in (1, 2, 3)] for i in (1, 2, 3)])
         R = np.diag([1.0, -1.0, -1.0]) @ pose  # world->Qualisys camera, then pi about x
         centre = np.array([f["x"], f["y"], f["z"]]) / 1000.0
@@ -101,7 +104,7 @@ def run_mediapipe(video: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, floa
 
     cap = cv2.VideoCapture(str(video))
     fps = cap.get(cv2.CAP_PROP_FPS)
-    pts, vis, world = [], [], []
+    rows = []
     with mp.solutions.pose.Pose(model_complexity=1, static_image_mode=False,
                                 smooth_landmarks=True) as pose:
         while True:
@@ -116,9 +119,10 @@ def run_mediapipe(video: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, floa
                 p = np.array([[q.x * w, q.y * h] for q in lm])
                 v = np.array([q.visibility for q in lm])
                 wl = np.array([[q.x, q.y, q.z] for q in res.pose_world_landmarks.landmark])
-            pts.append(p), vis.append(v), world.append(wl)
+            rows.append((p, v, wl))
     cap.release()
-    return np.array(pts), np.array(vis), np.array(world), fps, (w, h)
+    pts, vis, world = (np.array(a) for a in zip(*rows))
+    return pts, vis, world, fps, (w, h)
 
 
 def triangulate(xn: np.ndarray, w: np.ndarray, P: np.ndarray) -> np.ndarray:
@@ -166,6 +170,12 @@ def _best_swaps(xn: np.ndarray, und: np.ndarray, w: np.ndarray, P: np.ndarray,
     return combos[best], np.array(Xs)[best, np.arange(F)]
 
 
+def _orient(s: np.ndarray, anatomy_flip: np.ndarray) -> np.ndarray:
+    """Pick pattern s (F, C) or its complement: fewer swapped views wins, anatomy breaks ties."""
+    n2, C = 2 * s.sum(1), s.shape[1]
+    return s ^ np.where(n2 == C, anatomy_flip, n2 > C)[:, None]
+
+
 def _permute(a: np.ndarray, perm: np.ndarray) -> np.ndarray:
     """Reorder the joint axis (2) of a (C, F, 33, ...) array by perm (C, F, 33)."""
     return np.take_along_axis(a, perm.reshape(perm.shape + (1,) * (a.ndim - 3)), axis=2)
@@ -182,9 +192,10 @@ def repair_and_triangulate(cams: list[CameraCalib], pts: np.ndarray, vis: np.nda
                    for c, p in zip(cams, pts)])
     und = np.array([x @ c.K[:2, :2].T + c.K[:2, 2] for c, x in zip(cams, xn)])  # undistorted px
     w = np.where(np.isfinite(xn[..., 0]), vis, 0.0)
-    # A swap pattern and its complement fit equally well (all labels flipped together), so
-    # anatomy picks between them: nose in front of the shoulders ((left - right) x up is forward,
-    # world Z is up), then each leg on its own hip's side.
+    # A swap pattern and its complement fit equally well (all labels flipped together): take the
+    # one that swaps fewer views (MediaPipe is right in most views); on a tie (e.g. both back
+    # views mirrored) anatomy decides: nose in front of the shoulders ((left - right) x up is
+    # forward, world Z is up), then each knee on its own hip's side (ankles cross on the beam).
     swapped = np.zeros((C, F, 2), bool)
     perm = np.broadcast_to(np.arange(33), (C, F, 33)).copy()
     s, X = _best_swaps(xn, und, w, P, cams, UPPER)
@@ -192,26 +203,32 @@ def repair_and_triangulate(cams: list[CameraCalib], pts: np.ndarray, vis: np.nda
     left, right = X[:, UPPER.index(11)], X[:, UPPER.index(12)]
     forward = np.cross(left - right, [0.0, 0.0, 1.0])
     flip = np.einsum("fi,fi->f", forward, nose - (left + right) / 2) < 0
-    swapped[..., 0] = (s ^ flip[:, None]).T
+    swapped[..., 0] = _orient(s, flip).T
     perm[:, :, UPPER] = np.where(swapped[..., 0:1], SWAP[UPPER], np.array(UPPER))
     hips = triangulate(_permute(xn, perm)[:, :, 23:25], _permute(w, perm)[:, :, 23:25], P)
     s, X = _best_swaps(xn, und, w, P, cams, LEGS)
-    side = np.einsum("fji,fi->fj", X[:, 0::2] - X[:, 1::2], hips[:, 0] - hips[:, 1])
-    flip = np.nanmean(side, axis=1) < 0  # LEGS alternates left, right
-    swapped[..., 1] = (s ^ flip[:, None]).T
+    knees = X[:, LEGS.index(25)] - X[:, LEGS.index(26)]
+    flip = np.einsum("fi,fi->f", knees, hips[:, 0] - hips[:, 1]) < 0
+    swapped[..., 1] = _orient(s, flip).T
     perm[:, :, LEGS] = np.where(swapped[..., 1:2], SWAP[LEGS], np.array(LEGS))
     xn, und, w = _permute(xn, perm), _permute(und, perm), _permute(w, perm)
     # Drop the worst view of a joint while it reprojects beyond OUTLIER_PX, then re-triangulate.
     for _ in range(C - 2):
         X = triangulate(xn, w, P)
         err = np.where(w > 0, reproject_px(X, cams, und), np.nan)
-        worst = np.nanargmax(np.nan_to_num(err, nan=-1.0), axis=0)
-        bad = np.take_along_axis(err, worst[None], 0)[0] > OUTLIER_PX
-        np.put_along_axis(w, worst[None], np.where(bad, 0.0, np.take_along_axis(w, worst[None], 0)[0])[None], 0)
+        worst = np.nan_to_num(err, nan=-1.0).argmax(0)[None]
+        keep = np.take_along_axis(err, worst, 0) <= OUTLIER_PX
+        np.put_along_axis(w, worst, np.take_along_axis(w, worst, 0) * keep, 0)
     X = triangulate(xn, w, P)
     err = np.where(w > 0, reproject_px(X, cams, und), np.nan)
     good = ((w >= GOOD_VIS) & (err <= OUTLIER_PX)).sum(0)
     X[good < 2] = np.nan
+    # Views can agree on a wrong joint (all confused at once, e.g. when the legs cross): drop both
+    # ends of any limb bone whose length is > BONE_TOL off its median over the sequence.
+    for a, b in LIMB_BONES:
+        length = np.linalg.norm(X[:, a] - X[:, b], axis=-1)
+        rows = np.flatnonzero(np.abs(length / np.nanmedian(length) - 1) > BONE_TOL)
+        X[np.ix_(rows, [a, b])] = np.nan
     return X, swapped, err
 
 
@@ -258,17 +275,24 @@ def main() -> None:
         up, legs = ref.swapped[i].sum(0)
         print(f"{c.name} {c.size}: detected {det:6.1%}, swapped frames upper {up:3d} legs {legs:3d}, "
               f"median reprojection {np.nanmedian(ref.reproj_px[i]):5.2f} px")
-    print(f"joints valid: {np.isfinite(ref.world_33[..., 0]).mean():.1%}")
+    valid = np.isfinite(ref.world_33[..., 0])
+    print(f"joints valid: all 33 {valid.mean():.1%}, LIMB_12 {valid[:, metrics.LIMB_12].mean():.1%}")
     cv = metrics.bone_length_cv(ref.world_33, metrics.BONES)
     lengths = {k: np.nanmedian(np.linalg.norm(ref.world_33[:, a] - ref.world_33[:, b], axis=-1))
                for k, (a, b) in metrics.BONES.items()}
     for k in metrics.BONES:
         print(f"  {k:16s} length {lengths[k]:.3f} m  CV {cv[k]:5.2f} %")
-    # Stature from eye height (eye height ~ 0.936 x stature, Drillis & Contini); the 95th
-    # percentile over frames takes the most upright moments of the gait.
-    ground = np.nanmin(ref.world_33[:, 27:33, 2], axis=1)
-    eyes = np.nanmean(ref.world_33[:, [2, 5], 2], axis=1)
-    print(f"standing height estimate: {np.nanpercentile(eyes - ground, 95) / 0.936:.2f} m")
+    # Stature as Pose2Sim's compute_height: heel-ankle + shank + thigh + hip-shoulder
+    # + 1.5 x midshoulder-nose (medians); the subject balances on a beam, so no upright frame.
+    W = ref.world_33
+
+    def seg(a: int, b: int) -> float:
+        return float(np.nanmedian(np.linalg.norm(W[:, a] - W[:, b], axis=-1)))
+
+    head = np.nanmedian(np.linalg.norm((W[:, 11] + W[:, 12]) / 2 - W[:, 0], axis=-1))
+    height = sum((seg(a, b) + seg(a + 1, b + 1)) / 2 for a, b in ((29, 27), (27, 25), (25, 23), (23, 11)))
+    print(f"standing height estimate: {height + 1.5 * head:.2f} m "
+          f"(lowest foot marker z = {np.nanmin(W[:, 27:33, 2]):+.3f} m: floor at z=0)")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from .markers import mediapipe_to_pose2sim
 from .outputs import check_writable, clean_stale, staged_folder
 from .person import SubjectCrop, detect_people, pick_subject
 from .reconstruct import Reconstruction, reconstruct
+from .swaps import repair_mirrored
 from .trc import write_trc
 from .video import VideoInfo, probe, resolve_range, stream_frames
 
@@ -130,7 +131,8 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
 
     progress(_DETECT_SHARE, "reconstructing 3D")
     t = time.perf_counter()
-    recon = reconstruct(track, k, cfg, info.fps)
+    repaired, mirrored = repair_mirrored(track)
+    recon = reconstruct(repaired, k, cfg, info.fps)
     markers_22 = mediapipe_to_pose2sim(recon.markers)
     timings["reconstruct_s"] = time.perf_counter() - t
     if cancel.is_set():
@@ -162,6 +164,7 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
                        "detected": int(track.detected.sum())},
             "detection_rate": round(detection_rate, 4),
             "subject": subject,
+            "mirrored_frames": int(mirrored.sum()),
             "intrinsics": k.to_json(),
             "scale_mediapipe_to_m": recon.scale,
             "reprojection_px_median": float(np.nanmedian(recon.reprojection_px)),
