@@ -1,0 +1,78 @@
+"""Armature from the engine's joints: bones built in edit mode at the subject's metric lengths,
+then per-frame pose rotations (and the pelvis location) keyframed in bulk."""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+from mathutils import Vector
+
+from . import keyframes, skeleton
+
+
+def _set_mode(obj: bpy.types.Object, mode: str) -> None:
+    view_layer = bpy.context.view_layer
+    view_layer.objects.active = obj
+    if obj.mode != mode:
+        bpy.ops.object.mode_set(mode=mode)
+
+
+def build_armature(name: str, rest: dict[str, np.ndarray], twist: dict[str, np.ndarray],
+                   collection: bpy.types.Collection) -> bpy.types.Object:
+    """Create an armature object (identity transform: armature space is world space) whose bones
+    run between the rest points, with each bone's Z axis rolled onto its twist reference."""
+    data = bpy.data.armatures.new(name)
+    data.display_type = "OCTAHEDRAL"
+    obj = bpy.data.objects.new(name, data)
+    collection.objects.link(obj)
+    obj.show_in_front = True
+    previous = bpy.context.view_layer.objects.active
+    _set_mode(obj, "EDIT")
+    try:
+        ebs: dict[str, bpy.types.EditBone] = {}
+        for b in skeleton.BONES:
+            eb = data.edit_bones.new(b.name)
+            eb.head = Vector(rest[b.head])
+            eb.tail = Vector(rest[b.tail])
+            eb.align_roll(Vector(twist[b.name]))
+            if b.parent:
+                eb.parent = ebs[b.parent]
+                eb.use_connect = b.connected
+            ebs[b.name] = eb
+    finally:
+        _set_mode(obj, "OBJECT")
+        if previous is not None and previous.name in bpy.context.view_layer.objects:
+            bpy.context.view_layer.objects.active = previous
+    for pb in obj.pose.bones:
+        pb.rotation_mode = "QUATERNION"
+    return obj
+
+
+def rest_rotations(obj: bpy.types.Object) -> np.ndarray:
+    """(B, 3, 3) rest rotations of the skeleton's bones in armature space, in skeleton.BONES order."""
+    bones = obj.data.bones
+    return np.array([np.array(bones[name].matrix_local.to_3x3()) for name in skeleton.BONE_NAMES])
+
+
+def animate(obj: bpy.types.Object, pts: dict[str, np.ndarray], frames: np.ndarray,
+            action_name: str) -> dict[str, int]:
+    """Key every bone's rotation and the pelvis location at `frames` (one per row of `pts`).
+
+    Returns counts for the caller's report: keyed frames per bone (min) and root location keys.
+    """
+    rest = rest_rotations(obj)
+    world = skeleton.bone_frames(pts)
+    quats = skeleton.continuous(skeleton.matrix_to_quaternion(skeleton.local_rotations(world, rest)))
+    root = obj.data.bones[skeleton.BONES[0].name]
+    loc = skeleton.root_locations(pts[skeleton.BONES[0].head], np.array(root.head_local),
+                                  np.array(root.matrix_local.to_3x3()))
+    keyframes.ensure_action(obj, action_name)
+    fcurves = keyframes.fcurve_collection(obj)
+    keyed = []
+    for i, name in enumerate(skeleton.BONE_NAMES):
+        path = f'pose.bones["{name}"]'
+        fcs = keyframes.write_vector(fcurves, f"{path}.rotation_quaternion", frames, quats[:, i], name)
+        keyed.append(len(fcs[0].keyframe_points) if fcs else 0)
+    root_path = f'pose.bones["{root.name}"].location'
+    fcs = keyframes.write_vector(fcurves, root_path, frames, loc, root.name)
+    return {"min_keyed_frames": min(keyed), "root_location_keys": len(fcs[0].keyframe_points) if fcs else 0}

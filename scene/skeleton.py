@@ -1,0 +1,261 @@
+"""The armature's bones as functions of the engine's joints, its rest pose, and per-frame bone
+rotations solved from joint positions. Pure numpy (Blender's Python has numpy, not scipy), no bpy,
+so the maths is testable without Blender.
+
+Every bone is a head point, a tail point and a twist reference, all in Blender world space (Z up).
+A bone's frame follows Blender's convention: Y along head→tail, Z the twist reference made
+perpendicular to Y, X = Y × Z. Torso and limb bones take Z = the body's forward direction at rest,
+so rolls are consistent and mirror-symmetric (the .L and .R Z axes are mirror images).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# MediaPipe-33 indices used here (engine/joint_sets.MEDIAPIPE_33); repeated so that this module
+# needs nothing but numpy.
+_MP = {
+    "nose": 0, "left_ear": 7, "right_ear": 8, "left_shoulder": 11, "right_shoulder": 12,
+    "left_elbow": 13, "right_elbow": 14, "left_wrist": 15, "right_wrist": 16, "left_pinky": 17,
+    "right_pinky": 18, "left_index": 19, "right_index": 20, "left_hip": 23, "right_hip": 24,
+    "left_knee": 25, "right_knee": 26, "left_ankle": 27, "right_ankle": 28, "left_heel": 29,
+    "right_heel": 30, "left_foot_index": 31, "right_foot_index": 32,
+}
+
+# Head bone length as a share of the subject's skeleton height from ankle to ear (the head top is
+# not a landmark, so the head bone's tail is placed, not measured).
+_HEAD_SHARE = 0.085
+
+
+@dataclass(frozen=True)
+class BoneDef:
+    name: str
+    parent: str | None
+    head: str  # skeleton point names (see skeleton_points)
+    tail: str
+    twist: str  # reference vector name (see skeleton_points) for the bone's Z axis
+    connected: bool
+
+
+def _side(side: str) -> list[BoneDef]:
+    s, S = side, "L" if side == "left" else "R"
+    return [
+        BoneDef(f"shoulder.{S}", "spine", "thorax", f"{s}_shoulder", "chest_forward", False),
+        BoneDef(f"upper_arm.{S}", f"shoulder.{S}", f"{s}_shoulder", f"{s}_elbow", f"{s}_elbow_fold", True),
+        BoneDef(f"forearm.{S}", f"upper_arm.{S}", f"{s}_elbow", f"{s}_wrist", f"{s}_palm_across", True),
+        BoneDef(f"hand.{S}", f"forearm.{S}", f"{s}_wrist", f"{s}_index", f"{s}_palm_across", True),
+        BoneDef(f"thigh.{S}", "pelvis", f"{s}_hip", f"{s}_knee", f"{s}_foot_forward", False),
+        BoneDef(f"shin.{S}", f"thigh.{S}", f"{s}_knee", f"{s}_ankle", f"{s}_foot_forward", True),
+        BoneDef(f"foot.{S}", f"shin.{S}", f"{s}_ankle", f"{s}_toe", f"{s}_instep", True),
+    ]
+
+
+# Parents come before children. The pelvis is special: its frame takes X exactly along the hip
+# axis (so the thighs, which hang off it at an offset, land on the hips), Y up the spine.
+BONES: tuple[BoneDef, ...] = (
+    BoneDef("pelvis", None, "pelvis", "pelvis_top", "pelvis_forward", False),
+    BoneDef("spine", "pelvis", "pelvis", "thorax", "chest_forward", False),
+    BoneDef("neck", "spine", "thorax", "ears", "face_forward", True),
+    BoneDef("head", "neck", "ears", "head_top", "face_forward", True),
+    *_side("left"),
+    *_side("right"),
+)
+BONE_NAMES: tuple[str, ...] = tuple(b.name for b in BONES)
+BONE_INDEX = {b.name: i for i, b in enumerate(BONES)}
+
+# Twist blending: the anatomical reference plus this share of the previous frame's Z axis, so a
+# reference that vanishes (a straight elbow has no fold direction) hands over smoothly instead of
+# flipping. Units: fraction of the reference's typical magnitude (all references are normalised).
+_CARRY = 0.15
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return v / n
+
+
+def _perp(v: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """Component of v perpendicular to the unit vector(s) `axis`."""
+    return v - np.sum(v * axis, axis=-1, keepdims=True) * axis
+
+
+def skeleton_points(markers: np.ndarray, head_length: float | None = None) -> dict[str, np.ndarray]:
+    """Named points and twist references (T, 3) from MediaPipe-33 markers in Blender world space.
+
+    `head_length` fixes the head bone (default: a share of the subject's median height), so the
+    head top is a rigid extension of the head frame rather than a noisy measurement.
+    """
+    m = np.asarray(markers, dtype=np.float64)
+    p = {name: m[:, i] for name, i in _MP.items()}
+    pts: dict[str, np.ndarray] = {}
+    pts["pelvis"] = 0.5 * (p["left_hip"] + p["right_hip"])
+    pts["thorax"] = 0.5 * (p["left_shoulder"] + p["right_shoulder"])
+    pts["ears"] = 0.5 * (p["left_ear"] + p["right_ear"])
+    for s in ("left", "right"):
+        for j in ("shoulder", "elbow", "wrist", "index", "pinky", "hip", "knee", "ankle", "heel"):
+            pts[f"{s}_{j}"] = p[f"{s}_{j}"]
+        pts[f"{s}_toe"] = p[f"{s}_foot_index"]
+
+    hip_axis = _unit(p["left_hip"] - p["right_hip"])
+    spine = pts["thorax"] - pts["pelvis"]
+    chest_forward = np.cross(p["left_shoulder"] - p["right_shoulder"], spine)
+    pts["chest_forward"] = _unit(chest_forward)
+    pts["pelvis_forward"] = _unit(np.cross(hip_axis, spine))
+    pts["pelvis_up"] = _unit(_perp(spine, hip_axis))
+    face_forward = _unit(m[:, _MP["nose"]] - pts["ears"])
+    pts["face_forward"] = face_forward
+    head_up = _unit(np.cross(face_forward, p["left_ear"] - p["right_ear"]))
+    if head_length is None:
+        stature = np.linalg.norm(pts["ears"] - 0.5 * (p["left_ankle"] + p["right_ankle"]), axis=-1)
+        head_length = _HEAD_SHARE * float(np.nanmedian(stature)) if np.isfinite(stature).any() else 0.12
+    pts["head_top"] = pts["ears"] + head_length * head_up
+    pts["pelvis_top"] = pts["pelvis"] + 0.1 * pts["pelvis_up"]
+    for s in ("left", "right"):
+        # The direction the forearm folds towards: anterior for a flexing elbow.
+        pts[f"{s}_elbow_fold"] = _unit(p[f"{s}_wrist"] - p[f"{s}_elbow"])
+        pts[f"{s}_palm_across"] = _unit(p[f"{s}_index"] - p[f"{s}_pinky"])
+        pts[f"{s}_foot_forward"] = _unit(p[f"{s}_foot_index"] - p[f"{s}_heel"])
+        pts[f"{s}_instep"] = _unit(p[f"{s}_ankle"] - p[f"{s}_heel"])
+    return pts
+
+
+def _median_length(pts: dict[str, np.ndarray], a: str, b: str, default: float) -> float:
+    d = np.linalg.norm(pts[b] - pts[a], axis=-1)
+    d = d[np.isfinite(d)]
+    return float(np.median(d)) if d.size else default
+
+
+def first_valid_frame(pts: dict[str, np.ndarray]) -> int:
+    ok = np.isfinite(pts["pelvis"]).all(-1)
+    return int(np.argmax(ok)) if ok.any() else 0
+
+
+def rest_pose(pts: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """A T-pose facing -Y (Blender's front view) with the subject's median bone lengths, the pelvis
+    where it is in the first frame that has one. Returns (bone heads/tails by point name, the twist
+    reference for each bone's Z axis at rest)."""
+    f0 = first_valid_frame(pts)
+    origin = pts["pelvis"][f0] if np.isfinite(pts["pelvis"][f0]).all() else np.zeros(3)
+    X, Z, fwd = np.array([1.0, 0, 0]), np.array([0, 0, 1.0]), np.array([0, -1.0, 0])
+    L = lambda a, b, d: _median_length(pts, a, b, d)  # noqa: E731
+    r: dict[str, np.ndarray] = {"pelvis": origin}
+    r["pelvis_top"] = origin + 0.1 * Z
+    r["thorax"] = origin + L("pelvis", "thorax", 0.5) * Z
+    r["ears"] = r["thorax"] + L("thorax", "ears", 0.18) * Z
+    r["head_top"] = r["ears"] + L("ears", "head_top", 0.12) * Z
+    foot_dir = np.array([0.0, -np.cos(np.radians(20)), -np.sin(np.radians(20))])
+    for s, sign in (("left", 1.0), ("right", -1.0)):
+        r[f"{s}_shoulder"] = r["thorax"] + sign * L("thorax", f"{s}_shoulder", 0.18) * X
+        r[f"{s}_elbow"] = r[f"{s}_shoulder"] + sign * L(f"{s}_shoulder", f"{s}_elbow", 0.28) * X
+        r[f"{s}_wrist"] = r[f"{s}_elbow"] + sign * L(f"{s}_elbow", f"{s}_wrist", 0.25) * X
+        r[f"{s}_index"] = r[f"{s}_wrist"] + sign * L(f"{s}_wrist", f"{s}_index", 0.09) * X
+        r[f"{s}_hip"] = origin + sign * L("pelvis", f"{s}_hip", 0.1) * X
+        r[f"{s}_knee"] = r[f"{s}_hip"] - L(f"{s}_hip", f"{s}_knee", 0.43) * Z
+        r[f"{s}_ankle"] = r[f"{s}_knee"] - L(f"{s}_knee", f"{s}_ankle", 0.4) * Z
+        r[f"{s}_toe"] = r[f"{s}_ankle"] + L(f"{s}_ankle", f"{s}_toe", 0.15) * foot_dir
+    twist = {b.name: (Z if b.twist.endswith("instep") else fwd) for b in BONES}
+    return r, twist
+
+
+def bone_frames(pts: dict[str, np.ndarray], bones: tuple[BoneDef, ...] = BONES) -> np.ndarray:
+    """World rotation (T, B, 3, 3) of every bone per frame (columns X, Y, Z); NaN where unknown.
+
+    Y is exact (head→tail). Z is the bone's twist reference made perpendicular to Y, blended with
+    the previous frame's Z (see _CARRY) so that it never flips where the reference degenerates.
+    """
+    T = pts["pelvis"].shape[0]
+    B = len(bones)
+    Y = np.stack([_unit(pts[b.tail] - pts[b.head]) for b in bones], axis=1)  # (T, B, 3)
+    ref = np.stack([pts[b.twist] for b in bones], axis=1)
+    pelvis = [i for i, b in enumerate(bones) if b.name == "pelvis"]
+    out = np.full((T, B, 3, 3), np.nan)
+    prev_z = np.tile(np.array([0, -1.0, 0]), (B, 1))  # forward until a frame says otherwise
+    for t in range(T):
+        y = Y[t]
+        ok = np.isfinite(y).all(-1)
+        r = np.nan_to_num(ref[t])
+        z = _perp(r, y) + _CARRY * _perp(prev_z, y)
+        z = _unit(z)
+        ok &= np.isfinite(z).all(-1) & (np.linalg.norm(z, axis=-1) > 0.5)
+        x = np.cross(y, z)
+        frame = np.stack([x, y, z], axis=-1)
+        for i in pelvis:  # X exactly on the hip axis so both hips land where the engine put them
+            hx = _unit(pts["left_hip"][t] - pts["right_hip"][t])
+            hy = _unit(_perp(pts["thorax"][t] - pts["pelvis"][t], hx))
+            if np.isfinite(hx).all() and np.isfinite(hy).all():
+                frame[i] = np.stack([hx, hy, np.cross(hx, hy)], axis=-1)
+                ok[i] = True
+            else:
+                ok[i] = False
+        out[t, ok] = frame[ok]
+        prev_z = np.where(ok[:, None], frame[:, :, 2], prev_z)
+    return out
+
+
+def local_rotations(world: np.ndarray, rest: np.ndarray,
+                    bones: tuple[BoneDef, ...] = BONES) -> np.ndarray:
+    """Pose-bone rotation matrices (T, B, 3, 3) that give each bone the world rotation `world`.
+
+    rest: (B, 3, 3) bone rest rotations in armature space (Bone.matrix_local). With D = W·Rᵀ the
+    world-space turn of a bone from rest, Blender composes pose = parent_pose · R_pᵀR_b · L_b, so
+    L_b = R_bᵀ · D_pᵀ · D_b · R_b (root: L = R_bᵀ · W_b).
+    """
+    idx = {b.name: i for i, b in enumerate(bones)}
+    delta = np.einsum("tbij,bkj->tbik", world, rest)  # W · Rᵀ
+    out = np.empty_like(world)
+    for i, b in enumerate(bones):
+        if b.parent is None:
+            rel = delta[:, i]
+        else:
+            rel = np.einsum("tji,tjk->tik", delta[:, idx[b.parent]], delta[:, i])
+        out[:, i] = rest[i].T @ rel @ rest[i]
+    return out
+
+
+def matrix_to_quaternion(m: np.ndarray) -> np.ndarray:
+    """Rotation matrices (…, 3, 3) → unit quaternions (…, 4) in Blender's (w, x, y, z) order."""
+    m = np.asarray(m, dtype=np.float64)
+    tr = m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]
+    # Shepperd: pick the largest of 4w², 4x², 4y², 4z² as the pivot for numerical stability.
+    cand = np.stack([tr, m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]], axis=-1)
+    with np.errstate(invalid="ignore"):
+        k = np.argmax(np.nan_to_num(cand, nan=-np.inf), axis=-1)
+    q = np.full(m.shape[:-2] + (4,), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = np.sqrt(np.maximum(1.0 + tr, 0)) * 2
+        w = np.stack([0.25 * s, (m[..., 2, 1] - m[..., 1, 2]) / s, (m[..., 0, 2] - m[..., 2, 0]) / s,
+                      (m[..., 1, 0] - m[..., 0, 1]) / s], -1)
+        s = np.sqrt(np.maximum(1.0 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2], 0)) * 2
+        x = np.stack([(m[..., 2, 1] - m[..., 1, 2]) / s, 0.25 * s, (m[..., 0, 1] + m[..., 1, 0]) / s,
+                      (m[..., 0, 2] + m[..., 2, 0]) / s], -1)
+        s = np.sqrt(np.maximum(1.0 - m[..., 0, 0] + m[..., 1, 1] - m[..., 2, 2], 0)) * 2
+        y = np.stack([(m[..., 0, 2] - m[..., 2, 0]) / s, (m[..., 0, 1] + m[..., 1, 0]) / s, 0.25 * s,
+                      (m[..., 1, 2] + m[..., 2, 1]) / s], -1)
+        s = np.sqrt(np.maximum(1.0 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2], 0)) * 2
+        z = np.stack([(m[..., 1, 0] - m[..., 0, 1]) / s, (m[..., 0, 2] + m[..., 2, 0]) / s,
+                      (m[..., 1, 2] + m[..., 2, 1]) / s, 0.25 * s], -1)
+    for i, c in enumerate((w, x, y, z)):
+        q = np.where((k == i)[..., None], c, q)
+    q = np.where(np.isfinite(m).all((-1, -2))[..., None], q, np.nan)
+    return q / np.linalg.norm(q, axis=-1, keepdims=True)
+
+
+def continuous(q: np.ndarray) -> np.ndarray:
+    """Flip quaternion signs along axis 0 so consecutive valid keys take the short way round
+    (Blender interpolates the components linearly between keys)."""
+    q = q.copy()
+    last = np.full(q.shape[1:], np.nan)
+    for t in range(q.shape[0]):
+        ok = np.isfinite(q[t]).all(-1)
+        flip = ok & (np.sum(np.nan_to_num(last) * q[t], axis=-1) < 0)
+        q[t, flip] *= -1
+        last = np.where(ok[..., None], q[t], last)
+    return q
+
+
+def root_locations(pelvis: np.ndarray, rest_head: np.ndarray, rest_rot: np.ndarray) -> np.ndarray:
+    """Pose-bone location of a root bone: its offset from rest expressed in the bone's rest frame."""
+    return (pelvis - rest_head) @ rest_rot
