@@ -1,0 +1,127 @@
+"""HumanPose3D without the UI: run the engine on a video, build the scene, save it.
+
+    blender --background --python headless.py -- VIDEO --height 1.72 --out DIR [--blend F] [--fbx F]
+    python headless.py -- VIDEO --height 1.72 --out DIR [...]          (with the bpy module)
+    python headless.py -- --import-result DIR/STEM --blend F           (skip the engine)
+
+Every option of `python -m engine run` is accepted after `--`; `-- --help` lists them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+PACKAGE = "humanpose3d"
+
+
+def load_package():
+    """Import this folder as the package `humanpose3d`, as Blender imports the extension, so the
+    relative imports between scene/ and engine/ resolve. Importing it needs no bpy."""
+    if PACKAGE in sys.modules:
+        return sys.modules[PACKAGE]
+    spec = importlib.util.spec_from_file_location(PACKAGE, ROOT / "__init__.py",
+                                                  submodule_search_locations=[str(ROOT)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[PACKAGE] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def script_args(argv: list[str]) -> list[str]:
+    """Arguments after `--` (Blender passes its own before it); all of them without one."""
+    return argv[argv.index("--") + 1:] if "--" in argv else argv[1:]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="headless.py", add_help=False,
+        description="Run HumanPose3D and build the Blender scene (armature, keyframes, camera).",
+        epilog="All other options are the engine's (python -m engine run); see below.")
+    p.add_argument("-h", "--help", action="store_true", help="show this help and the engine's options")
+    p.add_argument("--blend", type=Path, metavar="FILE", help="save the scene as this .blend file")
+    p.add_argument("--fbx", type=Path, metavar="FILE",
+                   help="export the armature and its animation as FBX (Unity/Unreal settings)")
+    p.add_argument("--import-result", type=Path, metavar="DIR",
+                   help="build the scene from a finished output folder instead of running the engine")
+    p.add_argument("--keep-scene", action="store_true",
+                   help="add to the current scene instead of starting from an empty one")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_in = script_args(sys.argv if argv is None else argv)
+    ours, rest = _parser().parse_known_args(args_in)
+    load_package()
+    from importlib import import_module
+
+    cli = import_module(f"{PACKAGE}.engine.cli")
+    errors = import_module(f"{PACKAGE}.engine.errors")
+    if ours.help:
+        _parser().print_help()
+        print("\nengine options:")
+        cli.build_parser().parse_args(["run", "--help"])  # prints and exits 0
+        return 0
+
+    t0 = time.perf_counter()
+    if ours.import_result is not None:
+        if rest:
+            sys.stderr.write(f"error: --import-result takes no engine options, got {' '.join(rest)}\n")
+            return 2
+        folder = ours.import_result
+    else:
+        if not rest:
+            sys.stderr.write("error: give a VIDEO and --height (see -- --help)\n")
+            return 2
+        engine_args = cli.build_parser().parse_args(["run", *rest])
+        try:
+            cfg = cli.config_from_args(engine_args)
+            pipeline = import_module(f"{PACKAGE}.engine.pipeline")
+            shown = [-1]
+
+            def progress(frac: float, message: str) -> None:
+                if int(frac * 10) > shown[0]:
+                    shown[0] = int(frac * 10)
+                    print(f"engine {100 * frac:3.0f} % {message}", file=sys.stderr, flush=True)
+
+            result = pipeline.run(cfg, progress=progress)
+        except errors.EngineError as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            return 1
+        folder = result.out_dir
+
+    import bpy
+
+    build = import_module(f"{PACKAGE}.scene.build")
+    export = import_module(f"{PACKAGE}.scene.export")
+    if not ours.keep_scene:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+    try:
+        built = build.build_scene(build.load_result(folder), bpy.context.scene)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    start, end = built["frames"]
+    print(f"scene: {built['armature'].name}, {len(built['armature'].data.bones)} bones, "
+          f"frames {start}-{end}")
+    if ours.fbx is not None:
+        ours.fbx.parent.mkdir(parents=True, exist_ok=True)
+        export.export_fbx(ours.fbx, built["armature"])
+        print(f"fbx: {ours.fbx}")
+    if ours.blend is not None:
+        ours.blend.parent.mkdir(parents=True, exist_ok=True)
+        bpy.ops.wm.save_as_mainfile(filepath=str(ours.blend.resolve()), check_existing=False)
+        print(f"blend: {ours.blend}")
+    print(f"done in {time.perf_counter() - t0:.1f} s ({folder})")
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    # Under `blender --python`, sys.exit would only end the script; Blender then exits (-b) anyway.
+    if code:
+        sys.exit(code)
