@@ -37,7 +37,7 @@ def _frames(text: str) -> tuple[int, int | None]:
 def _roi(text: str) -> tuple[int, int, int, int]:
     try:
         vals = tuple(int(float(v)) for v in text.split(","))
-    except ValueError:
+    except (ValueError, OverflowError):  # "abc", "nan", "1e400"
         vals = ()
     if len(vals) != 4 or vals[2] <= 0 or vals[3] <= 0 or min(vals[:2]) < 0:
         raise argparse.ArgumentTypeError(f"expected x,y,w,h in pixels, got {text!r}")
@@ -119,12 +119,14 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_from_args(args)
         from .pipeline import run  # heavy imports only once the arguments are valid
 
-        if not args.quiet:
-            from tqdm import tqdm
-            bar = tqdm(total=1000, unit="‰", desc="starting", file=sys.stderr,
-                       bar_format="{desc:<22} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
-
         def progress(fraction: float, message: str) -> None:
+            nonlocal bar
+            if bar is None and not args.quiet:
+                # Created at the first report, once the video has opened, so that bad input gets
+                # just its one error line; tqdm turns itself off when stderr is not a terminal.
+                from tqdm import tqdm
+                bar = tqdm(total=1000, unit="‰", desc="starting", file=sys.stderr, disable=None,
+                           bar_format="{desc:<22} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
             if bar is not None:
                 bar.set_description_str(message, refresh=False)
                 bar.update(int(fraction * 1000) - bar.n)
@@ -132,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run(cfg, progress=progress, cancel=cancel)
         if bar is not None:
             bar.close()
+            bar = None
         rec = result.record
         print(f"{result.out_dir}  ({rec['frames']['read']} frames, detection "
               f"{100 * rec['detection_rate']:.1f} %, {rec['timings']['total_s']:.1f} s)")
@@ -164,5 +167,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _close(bar) -> None:
+    """Wipe an unfinished progress bar so the error line is all that stays on the terminal."""
     if bar is not None:
+        bar.leave = False
         bar.close()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import EngineError
+
+_MAX_FILTER_ORDER = 12
 
 
 @dataclass
@@ -54,8 +57,11 @@ class RunConfig:
             raise EngineError(f"--cutoff-hz must be ≥ 0 (0 turns filtering off), got {self.cutoff_hz}")
         if not finite(self.max_gap_s) or self.max_gap_s < 0:
             raise EngineError(f"--max-gap must be ≥ 0 seconds, got {self.max_gap_s}")
-        if self.filter_order < 2 or self.filter_order % 2:
-            raise EngineError(f"--filter-order must be an even number ≥ 2, got {self.filter_order}")
+        order = self.filter_order
+        if not isinstance(order, numbers.Integral) or not 2 <= order <= _MAX_FILTER_ORDER or order % 2:
+            # High orders make scipy's design overflow or ring; found only after all detection.
+            raise EngineError(f"--filter-order must be an even number from 2 to {_MAX_FILTER_ORDER}, "
+                              f"got {self.filter_order}")
         if self.frames is not None:
             start, stop = self.frames
             if start < 0 or (stop is not None and stop <= start):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,17 +17,38 @@ TMP_PREFIX = ".hp3d-tmp-"
 
 
 def check_writable(out_dir: Path, final: Path, force: bool) -> None:
-    """Fail before any work if the results could not be put in place."""
+    """Fail before any work if the results could not be put in place. Creates nothing: a run
+    that fails later must not leave an empty output folder behind."""
     if out_dir.exists() and not out_dir.is_dir():
         raise EngineError(f"output path is a file, not a folder: {out_dir}")
     if final.exists() and not force:
         raise EngineError(f"output already exists: {final} (use --force to replace it)")
+    existing = _nearest_existing(out_dir)
+    if not existing.is_dir():
+        raise EngineError(f"cannot write to output folder {out_dir}: {existing} is a file")
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=out_dir)
+        # A real write beats os.access: it also catches read-only mounts, immutable folders and
+        # ACLs, and it is honest when running as root.
+        probe = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=existing)
         os.rmdir(probe)
     except OSError as exc:
         raise EngineError(f"cannot write to output folder {out_dir}: {exc.strerror or exc}") from None
+
+
+def _nearest_existing(path: Path) -> Path:
+    """`path` itself or its closest ancestor that exists (`.` for a relative path with none)."""
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.exists():
+            return p
+    return Path(".")
+
+
+def _make_dirs(path: Path) -> list[Path]:
+    """mkdir -p that returns the folders it created, outermost first."""
+    created = [p for p in (path, *path.parents) if not p.exists()][::-1]
+    path.mkdir(parents=True, exist_ok=True)
+    return created
 
 
 def clean_stale(out_dir: Path) -> list[Path]:
@@ -55,23 +77,44 @@ def _alive(pid: int) -> bool:
 
 @contextmanager
 def staged_folder(final: Path, force: bool = False) -> Iterator[Path]:
-    """Yield a temporary folder; on success rename it to `final`, on any failure delete it."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{final.name}-", dir=final.parent))
-    # The pid suffix lets a later run tell a dead run's leftovers from a live one's.
-    tagged = tmp.with_name(f"{tmp.name}-{os.getpid()}")
-    tmp.rename(tagged)
+    """Yield a temporary folder; on success rename it to `final`, on any failure delete it (and
+    any parent folders this call created)."""
+    created = _make_dirs(final.parent)
+    # os.mkdir honours the umask (mkdtemp would leave the result private, mode 0700). The pid
+    # suffix lets a later run tell a dead run's leftovers from a live one's.
+    tagged = final.parent / f"{TMP_PREFIX}{final.name}-{uuid.uuid4().hex[:8]}-{os.getpid()}"
+    try:
+        os.mkdir(tagged)
+    except BaseException:
+        _remove_empty(created)
+        raise
     try:
         yield tagged
         if final.exists():
             if not force:
                 raise EngineError(f"output already exists: {final} (use --force to replace it)")
-            old = final.with_name(f"{TMP_PREFIX}old-{final.name}-{os.getpid()}")
+            old = final.with_name(f"{TMP_PREFIX}old-{final.name}-{uuid.uuid4().hex[:8]}-{os.getpid()}")
             final.rename(old)
-            tagged.rename(final)
-            shutil.rmtree(old, ignore_errors=True)
+            try:
+                tagged.rename(final)
+            except BaseException:
+                old.rename(final)  # put the previous result back
+                raise
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
         else:
             tagged.rename(final)
     except BaseException:
         shutil.rmtree(tagged, ignore_errors=True)
+        _remove_empty(created)
         raise
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for p in reversed(folders):
+        try:
+            p.rmdir()
+        except OSError:
+            break

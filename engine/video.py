@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Iterator
@@ -12,6 +13,11 @@ import cv2
 import numpy as np
 
 from .errors import EngineError
+
+# FFmpeg's own log lines ("moov atom not found", "Error at MB: …") would reach the user's terminal
+# beside our one-line error. OpenCV reads this when it first opens a file with FFmpeg; set it
+# yourself to see them (e.g. OPENCV_FFMPEG_LOGLEVEL=32).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 # Decode may lag the declared frame count by a few frames for some encoders; more than this is
 # treated as a truncated or corrupt file.
@@ -32,8 +38,18 @@ class VideoInfo:
                 "width": self.width, "height": self.height, "rotation_deg": self.rotation_deg}
 
 
+_LOG_LOCK = threading.Lock()
+
+
 def _open(path: Path) -> cv2.VideoCapture:
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    # OpenCV warns on stderr when FFmpeg cannot open a file; we report that ourselves, once.
+    with _LOG_LOCK:
+        level = cv2.getLogLevel()
+        cv2.setLogLevel(0)  # silent
+        try:
+            cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+        finally:
+            cv2.setLogLevel(level)
     # Honour rotation metadata (phones film portrait as rotated landscape).
     cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     return cap
