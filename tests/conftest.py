@@ -1,0 +1,100 @@
+"""Shared fixtures for the engine tests: the real demo videos, one engine run on a slice of the
+Pose2Sim demo shared by the whole session, and a helper that runs the CLI as a user would."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # `import engine` when pytest is run from elsewhere
+    sys.path.insert(0, str(REPO_ROOT))
+
+HEIGHT_M = 1.72
+CAM01_SLICE = (0, 60)  # 1 s of the 60 fps demo: enough for filtering, cheap on 2 cores
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "engine_run: runs MediaPipe on real video (a few seconds)")
+
+
+def _package_file(package: str, *parts: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip(f"{package} is not installed, so its demo video is unavailable")
+    path = Path(next(iter(spec.submodule_search_locations)), *parts)
+    assert path.is_file(), f"{package} is installed but {path} is missing"
+    return path
+
+
+@pytest.fixture(scope="session")
+def cam01() -> Path:
+    """Pose2Sim's single-person demo, camera 1: 60 fps, 100 frames, 1080x1920 portrait."""
+    return _package_file("Pose2Sim", "Demo_SinglePerson", "videos", "cam01.mp4")
+
+
+@pytest.fixture(scope="session")
+def sports2d_demo() -> Path:
+    """Sports2D's demo: two people outdoors, 30 fps, 1768x994."""
+    return _package_file("Sports2D", "Demo", "demo.mp4")
+
+
+@dataclass
+class SessionRun:
+    result: object  # engine.pipeline.RunResult
+    progress: list[tuple[float, str]]
+    out_dir: Path
+
+
+@pytest.fixture(scope="session")
+def cam01_run(cam01: Path, tmp_path_factory: pytest.TempPathFactory) -> SessionRun:
+    """The engine run once through its Python API on frames 0:60 of cam01, shared by every test
+    that inspects a successful run's files and arrays."""
+    from engine.config import RunConfig
+    from engine.pipeline import run
+
+    out = tmp_path_factory.mktemp("cam01_run") / "out"
+    progress: list[tuple[float, str]] = []
+    result = run(RunConfig(video=cam01, height_m=HEIGHT_M, out_dir=out, frames=CAM01_SLICE),
+                 progress=lambda f, m: progress.append((f, m)), cancel=threading.Event())
+    return SessionRun(result, progress, out)
+
+
+def cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("HP3D_DEBUG", None)  # tracebacks on request only; the tests check they never appear
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def run_cli(*args: str | os.PathLike, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -m engine ARGS` from the repository root, exactly as the README has users run it."""
+    return subprocess.run([sys.executable, "-m", "engine", *map(str, args)], cwd=REPO_ROOT,
+                          env=cli_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def popen_cli(*args: str | os.PathLike) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "engine", *map(str, args)], cwd=REPO_ROOT,
+                            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def leftovers(folder: Path) -> list[Path]:
+    """Everything inside `folder` (recursively), or [] if it does not exist."""
+    return sorted(folder.rglob("*")) if folder.exists() else []
+
+
+def assert_one_error_line(stderr: str) -> str:
+    """stderr is a single non-empty `error: ...` line without a traceback; returns it."""
+    assert "Traceback" not in stderr, stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1, f"expected exactly one stderr line, got {len(lines)}:\n{stderr}"
+    line = lines[0]
+    assert line.startswith("error: ") and line[len("error: "):].strip(), repr(line)
+    return line
