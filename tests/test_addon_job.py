@@ -1,0 +1,181 @@
+"""The Run operator's child process: the JSON-lines runner, cancelling it, its errors, and the
+modal operator driving a real child to a built scene (Blender's event loop simulated by calling
+`modal` with timer events, which is all the loop does)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HEIGHT = "1.72"
+
+
+def _package():
+    spec = importlib.util.spec_from_file_location("_hp3d_headless", ROOT / "headless.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.load_package()
+
+
+pkg = _package()
+job_mod = importlib.import_module("humanpose3d.operators.job")  # no bpy in here
+
+
+@pytest.fixture(scope="module")
+def video() -> Path:
+    spec = importlib.util.find_spec("Pose2Sim")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("Pose2Sim is not installed, so its demo video is unavailable")
+    return Path(next(iter(spec.submodule_search_locations)), "Demo_SinglePerson", "videos", "cam01.mp4")
+
+
+def _drain(job, timeout: float = 120.0) -> list[dict]:
+    events: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while not job.finished:
+        assert time.monotonic() < deadline, "engine child did not finish"
+        events += job.poll()
+        time.sleep(0.02)
+    job.wait(timeout=10)
+    return events + job.poll()
+
+
+def test_runner_reports_progress_then_the_output_folder(video: Path, tmp_path: Path) -> None:
+    job = job_mod.EngineJob(sys.executable, [str(video), "--height", HEIGHT, "--out", str(tmp_path),
+                                             "--frames", "0:10"])
+    events = _drain(job)
+    assert job.returncode == 0, list(job.stderr_tail)
+    fractions = [e["progress"] for e in events if "progress" in e]
+    assert fractions and fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert all(isinstance(e.get("message", ""), str) for e in events)
+    assert job.outcome["done"] == str(tmp_path / video.stem) and job.outcome["frames"] == 10
+    assert (tmp_path / video.stem / f"{video.stem}_markers.npz").is_file()
+
+
+def test_cancel_stops_the_child_and_leaves_nothing(video: Path, tmp_path: Path) -> None:
+    job = job_mod.EngineJob(sys.executable, [str(video), "--height", HEIGHT, "--out", str(tmp_path)])
+    deadline = time.monotonic() + 60
+    while not any("progress" in e and e["progress"] > 0 for e in job.poll()):
+        assert time.monotonic() < deadline and not job.finished, list(job.stderr_tail)
+        time.sleep(0.02)
+    t = time.monotonic()
+    job.cancel()
+    _drain(job, timeout=30)
+    assert time.monotonic() - t < 5, "cancel took effect only after the grace period"
+    assert job.returncode == 130 and job.outcome == {"cancelled": True}
+    assert list(tmp_path.iterdir()) == []  # no result, no temporary folder
+
+
+def test_errors_come_back_as_one_line(tmp_path: Path) -> None:
+    job = job_mod.EngineJob(sys.executable, [str(tmp_path / "nope.mp4"), "--height", HEIGHT, "--out",
+                                             str(tmp_path / "out")])
+    _drain(job)
+    assert job.returncode == 1 and "video not found" in job.error_text()
+    job = job_mod.EngineJob(sys.executable, [str(tmp_path / "nope.mp4"), "--height", "9"])
+    _drain(job)
+    assert job.returncode == 1 and job.error_text().startswith("--height must be")
+    job = job_mod.EngineJob(sys.executable, ["--bogus"])  # the engine's parser: one line, exit 2
+    _drain(job)
+    assert job.returncode == 2 and job.error_text().startswith("error: ")
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="needs POSIX signals")
+def test_a_stuck_child_is_killed_after_the_grace_period(video: Path, tmp_path: Path) -> None:
+    job = job_mod.EngineJob(sys.executable, [str(video), "--height", HEIGHT, "--out", str(tmp_path)])
+    os.kill(job.proc.pid, signal.SIGSTOP)  # a child that cannot answer the cancel line
+    job.cancel()
+    assert not job.kill_if_stuck(grace_s=30.0)  # still within the grace period
+    time.sleep(0.3)
+    assert job.kill_if_stuck(grace_s=0.2)
+    _drain(job, timeout=10)
+    assert job.returncode not in (0, None)
+
+
+# --- the modal operator -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def registered():
+    bpy = pytest.importorskip("bpy")
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    pkg.register()
+    yield bpy
+    pkg.unregister()
+
+
+def _fake_operator(bpy):
+    """An object carrying HP3D_OT_run's methods (a real Operator instance exists only inside an
+    operator call) so `modal` can be driven by hand."""
+    run = importlib.import_module("humanpose3d.operators.run")
+    reports: list[tuple[set, str]] = []
+    ns = SimpleNamespace(_timer=None, reports=reports)
+    ns.report = lambda kind, msg: reports.append((kind, msg))
+    for name in ("modal", "_finish", "cancel"):
+        setattr(ns, name, getattr(run.HP3D_OT_run, name).__get__(ns))
+    return run, ns
+
+
+def _pump(bpy, op, max_s: float = 120.0, esc_after: float | None = None) -> set[str]:
+    timer = SimpleNamespace(type="TIMER", value="NOTHING")
+    esc = SimpleNamespace(type="ESC", value="PRESS")
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < max_s:
+        state = op.modal(bpy.context, timer)
+        if state != {"PASS_THROUGH"}:
+            return state
+        if esc_after is not None and bpy.context.scene.hp3d.progress > esc_after:
+            assert op.modal(bpy.context, esc) == {"RUNNING_MODAL"}
+            esc_after = None
+        time.sleep(0.05)
+    raise AssertionError("modal operator never finished")
+
+
+def test_modal_run_shows_progress_then_builds_the_scene(registered, video: Path, tmp_path: Path) -> None:
+    bpy = registered
+    run, op = _fake_operator(bpy)
+    props = bpy.context.scene.hp3d
+    props.video_path, props.output_dir = str(video), str(tmp_path)
+    props.frame_start, props.frame_stop = 0, 10
+    job = job_mod.EngineJob(sys.executable, run.settings.engine_args(props))
+    run._ACTIVE["job"] = job
+    props.running = True
+    seen: list[float] = []
+    orig = job.poll
+
+    def spy() -> list[dict]:
+        events = orig()
+        seen.extend(e["progress"] for e in events if "progress" in e)
+        return events
+
+    job.poll = spy
+    assert not run.HP3D_OT_run.poll(bpy.context)  # no second run while one is live
+    assert _pump(bpy, op) == {"FINISHED"}, op.reports
+    assert seen and max(seen) == 1.0
+    assert run.active_job() is None and not props.running and props.stage == "done"
+    arm = bpy.context.view_layer.objects.active
+    assert arm.type == "ARMATURE" and arm["hp3d_output"] == str(tmp_path / video.stem)
+    assert (bpy.context.scene.frame_start, bpy.context.scene.frame_end) == (1, 10)
+
+
+def test_escape_cancels_the_modal_run(registered, video: Path, tmp_path: Path) -> None:
+    bpy = registered
+    run, op = _fake_operator(bpy)
+    props = bpy.context.scene.hp3d
+    props.video_path, props.output_dir = str(video), str(tmp_path)
+    props.frame_start, props.frame_stop = 0, 0
+    before = set(bpy.data.objects.keys())
+    run._ACTIVE["job"] = job_mod.EngineJob(sys.executable, run.settings.engine_args(props))
+    props.running = True
+    assert _pump(bpy, op, esc_after=0.05) == {"CANCELLED"}
+    assert ({"WARNING"}, "cancelled; nothing was written") in op.reports
+    assert run.active_job() is None and not props.running
+    assert set(bpy.data.objects.keys()) == before
+    assert list(tmp_path.iterdir()) == []
