@@ -44,6 +44,17 @@ def _roi(text: str) -> tuple[int, int, int, int]:
     return vals  # type: ignore[return-value]
 
 
+def _size(text: str) -> tuple[int, int]:
+    w, sep, h = text.lower().replace("×", "x").partition("x")
+    try:
+        size = (int(w), int(h))
+    except ValueError:
+        size = None
+    if not sep or size is None:
+        raise argparse.ArgumentTypeError(f"expected WxH in pixels such as 512x896, got {text!r}")
+    return size
+
+
 def _float(text: str) -> float:
     try:
         return float(text)
@@ -76,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "most central person)")
     r.add_argument("--holistic", action="store_true",
                    help="also track hands (2×21) and face (468) with MediaPipe Holistic (slower)")
+    r.add_argument("--scail", action="store_true",
+                   help="also write SMPL-24 poses in NLF's format for SCAIL and SCAIL's 3D pose render "
+                        "(MP4 + RGBA PNGs) to DIR/<stem>/scail/; add --holistic for hands and face")
+    r.add_argument("--scail-size", type=_size, default=None, metavar="WxH",
+                   help="SCAIL render size (implies --scail; default 512x896, or 896x512 for a "
+                        "landscape video); the camera keeps its aspect ratio and crops the centre")
     r.add_argument("--visibility-min", type=_float, default=0.3, metavar="V",
                    help="landmarks below this MediaPipe visibility are treated as missing (default 0.3)")
     r.add_argument("--max-gap", type=_float, default=0.5, metavar="S",
@@ -99,7 +116,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return RunConfig(
         video=args.video, height_m=args.height, mass_kg=args.mass, out_dir=args.out,
         fov_deg=args.fov, focal_px=args.focal_px, frames=args.frames, roi=args.roi,
-        holistic=args.holistic, visibility_min=args.visibility_min, max_gap_s=args.max_gap,
+        holistic=args.holistic, scail=args.scail or args.scail_size is not None,
+        scail_size=args.scail_size, visibility_min=args.visibility_min, max_gap_s=args.max_gap,
         estimate_missing=args.estimate_missing, cutoff_hz=args.cutoff_hz,
         filter_order=args.filter_order, hold_bone_lengths=not args.free_bone_lengths,
         force=args.force)

@@ -12,6 +12,16 @@ from .errors import EngineError
 _MAX_FILTER_ORDER = 12
 
 
+
+def check_scail_size(size: tuple[int, int]) -> None:
+    """SCAIL render size: even sides (video encoders need them) from 16 to 4096 pixels."""
+    ok = len(size) == 2 and all(isinstance(v, numbers.Integral) and 16 <= v <= 4096 and v % 2 == 0
+                                for v in size)
+    if not ok:
+        got = "x".join(map(str, size))
+        raise EngineError(f"--scail-size must be WxH with even sides from 16 to 4096, got {got}")
+
+
 @dataclass
 class RunConfig:
     video: Path
@@ -23,6 +33,8 @@ class RunConfig:
     frames: tuple[int, int | None] | None = None  # [start, stop) like a Python slice
     roi: tuple[int, int, int, int] | None = None  # x, y, w, h in pixels of the (rotated) frame
     holistic: bool = False
+    scail: bool = False  # SMPL-24 NLF-format poses + SCAIL's 3D pose render (engine.scail)
+    scail_size: tuple[int, int] | None = None  # render W, H; None: SCAIL's 512x896 / 896x512
     visibility_min: float = 0.3
     max_gap_s: float = 0.5
     estimate_missing: bool = False
@@ -69,6 +81,8 @@ class RunConfig:
         if self.roi is not None and (len(self.roi) != 4 or self.roi[2] <= 0 or self.roi[3] <= 0
                                      or self.roi[0] < 0 or self.roi[1] < 0):
             raise EngineError(f"--roi must be x,y,w,h with w, h > 0, got {self.roi}")
+        if self.scail_size is not None:
+            check_scail_size(self.scail_size)
 
     @property
     def stem(self) -> str:

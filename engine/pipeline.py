@@ -152,6 +152,11 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
             markers_22_camera=markers_22.astype(np.float32), pixels=track.pixels,
             visibility=track.visibility, detected=track.detected, K=k.K, fps=info.fps,
             first_frame=start, bone_lengths=recon.bone_lengths)
+        if cfg.scail:  # SMPL-24 poses in NLF's format + SCAIL's 3D pose render, into scail/
+            from .scail import run_scail
+            names["scail_dir"] = "scail"
+            scail_record = run_scail(recon.markers, k, info.fps, cfg, tmp / "scail", track.hands, track.face,
+                                     lambda f, m: progress(0.95 + 0.04 * f, m), cancel, first_frame=start)
         timings["write_s"] = time.perf_counter() - t
         timings["total_s"] = time.perf_counter() - t0
         record = {
@@ -172,6 +177,8 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
             "fps_pose": round(track.frames / max(timings["pose_s"], 1e-9), 2),
             "outputs": sorted(names.values()),
         }
+        if cfg.scail:
+            record["scail"] = scail_record
         (tmp / names["run_json"]).write_text(json.dumps(record, indent=2))
     progress(1.0, "done")
     return RunResult(final, {k_: final / v for k_, v in names.items()}, record, track, recon, k,
