@@ -39,7 +39,7 @@ def script_args(argv: list[str]) -> list[str]:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="headless.py", add_help=False,
+        prog="headless.py", add_help=False, allow_abbrev=False,  # prefixes belong to the engine
         description="Run HumanPose3D and build the Blender scene (armature, keyframes, camera).",
         epilog="All other options are the engine's (python -m engine run); see below.")
     p.add_argument("-h", "--help", action="store_true", help="show this help and the engine's options")
@@ -50,7 +50,53 @@ def _parser() -> argparse.ArgumentParser:
                    help="build the scene from a finished output folder instead of running the engine")
     p.add_argument("--keep-scene", action="store_true",
                    help="add to the current scene instead of starting from an empty one")
+    p.add_argument("--engine-python", metavar="PY",
+                   help="run the engine in a child process of this Python (one with the engine's "
+                        "requirements), e.g. when Blender's own Python lacks mediapipe")
     return p
+
+
+def _progress_printer():
+    shown = [-1]
+
+    def progress(frac: float, message: str) -> None:
+        if int(frac * 10) > shown[0]:  # a line per 10 %
+            shown[0] = int(frac * 10)
+            print(f"engine {100 * frac:3.0f} % {message}", file=sys.stderr, flush=True)
+
+    return progress
+
+
+def _run_here(cli, errors, engine_args) -> Path | None:
+    """The engine in this process (Blender's Python must have its requirements)."""
+    from importlib import import_module
+
+    try:
+        cfg = cli.config_from_args(engine_args)
+        pipeline = import_module(f"{PACKAGE}.engine.pipeline")
+        return pipeline.run(cfg, progress=_progress_printer()).out_dir
+    except errors.EngineError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return None
+
+
+def _run_child(python: str, engine_args: list[str]) -> Path | None:
+    """The engine in a child process of `python`, as the add-on's Run operator does it."""
+    from importlib import import_module
+
+    job_mod = import_module(f"{PACKAGE}.operators.job")
+    progress = _progress_printer()
+    try:
+        job = job_mod.EngineJob(python, engine_args)
+    except OSError as exc:
+        sys.stderr.write(f"error: cannot start {python}: {exc}\n")
+        return None
+    outcome = job_mod.run_blocking(
+        job, lambda ev: progress(ev["progress"], ev.get("message", "")) if "progress" in ev else None)
+    if "done" not in outcome:
+        sys.stderr.write(f"error: {'cancelled' if 'cancelled' in outcome else job.error_text()}\n")
+        return None
+    return Path(outcome["done"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,22 +123,13 @@ def main(argv: list[str] | None = None) -> int:
         if not rest:
             sys.stderr.write("error: give a VIDEO and --height (see -- --help)\n")
             return 2
-        engine_args = cli.build_parser().parse_args(["run", *rest])
-        try:
-            cfg = cli.config_from_args(engine_args)
-            pipeline = import_module(f"{PACKAGE}.engine.pipeline")
-            shown = [-1]
-
-            def progress(frac: float, message: str) -> None:
-                if int(frac * 10) > shown[0]:
-                    shown[0] = int(frac * 10)
-                    print(f"engine {100 * frac:3.0f} % {message}", file=sys.stderr, flush=True)
-
-            result = pipeline.run(cfg, progress=progress)
-        except errors.EngineError as exc:
-            sys.stderr.write(f"error: {exc}\n")
+        engine_args = cli.build_parser().parse_args(["run", *rest])  # bad options stop here
+        if ours.engine_python:
+            folder = _run_child(ours.engine_python, rest)
+        else:
+            folder = _run_here(cli, errors, engine_args)
+        if folder is None:
             return 1
-        folder = result.out_dir
 
     import bpy
 

@@ -1,26 +1,33 @@
 """Operators: thin wrappers that gather the panel's settings, run the engine and hand its output
-folder to the scene builders. The engine (cv2, mediapipe) is imported only when a run starts."""
+folder to the scene builders. The engine (cv2, mediapipe) is imported only when a run starts, and
+bpy only at registration, so job.py and engine_runner.py import anywhere."""
 
 from __future__ import annotations
 
-import bpy
 
-from . import import_result, preferences, run
+def _classes() -> tuple:
+    from . import import_result, preferences, run
 
-_CLASSES = (preferences.HP3D_AP_preferences, run.HP3D_OT_run, run.HP3D_OT_cancel,
+    return (preferences.HP3D_AP_preferences, run.HP3D_OT_run, run.HP3D_OT_cancel,
             import_result.HP3D_OT_import_result)
 
 
 def register() -> None:
-    for cls in _CLASSES:
+    import bpy
+
+    for cls in _classes():
         bpy.utils.register_class(cls)
 
 
 def unregister() -> None:
+    import bpy
+
+    from . import run
+
     job = run.active_job()
     if job is not None:  # disabling the add-on mid-run must not orphan the child
         job.cancel()
         job.kill()
         run._ACTIVE["job"] = None
-    for cls in reversed(_CLASSES):
+    for cls in reversed(_classes()):
         bpy.utils.unregister_class(cls)

@@ -117,6 +117,27 @@ class EngineJob:
         return f"engine exited with code {self.returncode}"
 
 
+def run_blocking(job: EngineJob, on_event=None, poll_s: float = 0.1) -> dict:
+    """Wait for `job` (background mode, headless.py), passing each event to `on_event`; returns
+    the outcome. Ctrl-C cancels the child rather than orphaning it."""
+    try:
+        while not job.finished:
+            for event in job.poll():
+                if on_event is not None:
+                    on_event(event)
+            job.kill_if_stuck()
+            time.sleep(poll_s)
+    except KeyboardInterrupt:
+        job.cancel()
+        job.wait(timeout=10)
+        raise
+    job.wait(timeout=10)
+    for event in job.poll():
+        if on_event is not None:
+            on_event(event)
+    return job.outcome or {"error": job.error_text()}
+
+
 def default_python() -> str:
     """The interpreter running us: Blender's bundled Python inside Blender (2.91+), the venv's
     with the bpy module."""

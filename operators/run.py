@@ -2,12 +2,15 @@
 
 Interactive: the engine runs in a child process (operators/engine_runner.py) and a modal timer
 drains its progress lines, so Blender's UI stays live; Esc or Cancel stops the child. In
-background mode (`blender -b`, the bpy module) there is no event loop, so it runs in-process and
-returns when done.
+background mode (`blender -b`, the bpy module) there is no event loop, so the operator returns
+when done: in-process when this Python can run the engine, else through the same child process.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import sys
 import threading
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from bpy.types import Operator
 
 from . import settings
 from .import_result import import_folder
-from .job import EngineJob
+from .job import EngineJob, run_blocking
 from .preferences import engine_python
 
 # The one live child run (a module global rather than operator state, so Cancel can reach it).
@@ -41,7 +44,7 @@ class HP3D_OT_run(Operator):
 
     bl_idname = "humanpose3d.run"
     bl_label = "Run"
-    bl_options = {"REGISTER"}
+    bl_options = {"REGISTER", "UNDO"}
 
     _timer = None
 
@@ -136,9 +139,13 @@ class HP3D_OT_run(Operator):
         return result
 
     def _run_here(self, context: bpy.types.Context) -> set[str]:
-        """Synchronous in-process run, for background mode."""
+        """Synchronous run for background mode."""
         if not self._check(context):
             return {"CANCELLED"}
+        python = engine_python(context)
+        same = os.path.realpath(python) == os.path.realpath(sys.executable)
+        if not same or importlib.util.find_spec("mediapipe") is None:
+            return self._run_child_blocking(context, python)
         from ..engine.cli import build_parser, config_from_args
         from ..engine.errors import EngineError
 
@@ -170,6 +177,31 @@ class HP3D_OT_run(Operator):
         props.stage = "done"
         start, end = built["frames"]
         self.report({"INFO"}, f"{result.out_dir}: {built['armature'].name}, frames {start}–{end}")
+        return {"FINISHED"}
+
+
+    def _run_child_blocking(self, context: bpy.types.Context, python: str) -> set[str]:
+        props = context.scene.hp3d
+        shown = [-1]
+
+        def on_event(ev: dict) -> None:
+            if "progress" in ev and int(ev["progress"] * 10) > shown[0]:
+                shown[0] = int(ev["progress"] * 10)
+                print(f"HumanPose3D: {100 * ev['progress']:3.0f} % {ev.get('message', '')}", flush=True)
+
+        try:
+            job = EngineJob(python, settings.engine_args(props))
+        except OSError as exc:
+            self.report({"ERROR"}, f"cannot start the engine's Python: {exc}")
+            return {"CANCELLED"}
+        outcome = run_blocking(job, on_event)
+        if "done" not in outcome:
+            self.report({"ERROR"}, "cancelled" if "cancelled" in outcome else job.error_text())
+            props.stage = "failed"
+            return {"CANCELLED"}
+        built = import_folder(context, Path(outcome["done"]))
+        props.stage = "done"
+        self.report({"INFO"}, f"{outcome['done']}: {built['armature'].name}")
         return {"FINISHED"}
 
 
