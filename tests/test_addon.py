@@ -301,6 +301,37 @@ def test_import_result_operator_rebuilds_the_same_animation(operator_run) -> Non
         bpy.ops.humanpose3d.import_result(directory=str(operator_run.folder / "missing"))
 
 
+def test_gaps_in_the_markers_leave_gaps_in_the_keys(operator_run, tmp_path: Path) -> None:
+    """Frames the engine could not fill (NaN) get no key, so Blender interpolates across them;
+    a bone whose own joints are known keeps its keys even when a neighbour's are not."""
+    build = importlib.import_module("humanpose3d.scene.build")
+    keyframes = importlib.import_module("humanpose3d.scene.keyframes")
+    stem = operator_run.video.stem
+    with np.load(operator_run.folder / f"{stem}_markers.npz") as d:
+        data = dict(d)
+    m = data["markers_33_camera"].copy()
+    m[5:8, MP["left_wrist"]] = np.nan
+    m[10] = np.nan
+    m[0] = np.nan  # the rest pose must come from the first whole frame, not frame 0
+    data["markers_33_camera"] = m
+    np.savez(tmp_path / f"{stem}_markers.npz", **data)
+    shutil.copy(operator_run.folder / "run.json", tmp_path / "run.json")
+    built = build.build_scene(build.load_result(tmp_path), bpy.context.scene, with_camera=False)
+    keys = {}
+    for fc in keyframes.fcurve_collection(built["armature"]):
+        co = np.empty(2 * len(fc.keyframe_points))
+        fc.keyframe_points.foreach_get("co", co)
+        keys[fc.data_path.split('"')[1], fc.data_path.rsplit(".", 1)[1]] = set(co[0::2].astype(int))
+    everything = set(range(FRAMES[0] + 1, FRAMES[1] + 1))
+    assert keys["pelvis", "location"] == everything - {1, 11}
+    assert keys["forearm.L", "rotation_quaternion"] == everything - {1, 6, 7, 8, 11}
+    assert keys["hand.L", "rotation_quaternion"] == everything - {1, 6, 7, 8, 11}
+    assert keys["upper_arm.L", "rotation_quaternion"] == everything - {1, 11}  # twist carried over
+    assert keys["forearm.R", "rotation_quaternion"] == everything - {1, 11}
+    rest_pelvis = np.array(built["armature"].data.bones["pelvis"].head_local)
+    np.testing.assert_allclose(rest_pelvis, _engine_joint(operator_run.world, "pelvis")[1], atol=1e-6)
+
+
 # --- manifest -----------------------------------------------------------------------------------
 
 def _blender_ext() -> Path:

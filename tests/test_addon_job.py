@@ -165,6 +165,26 @@ def test_modal_run_shows_progress_then_builds_the_scene(registered, video: Path,
     assert (bpy.context.scene.frame_start, bpy.context.scene.frame_end) == (1, 10)
 
 
+@pytest.mark.skipif(os.name != "posix", reason="uses a shell-script interpreter wrapper")
+def test_background_run_uses_the_engine_python_preference(registered, video: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an Engine Python other than Blender's, even a background run goes through the child."""
+    bpy = registered
+    run = importlib.import_module("humanpose3d.operators.run")
+    wrapper = tmp_path / "engine-python"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(run, "engine_python", lambda context: str(wrapper))
+    props = bpy.context.scene.hp3d
+    props.video_path, props.output_dir = str(video), str(tmp_path / "out")
+    props.frame_start, props.frame_stop = 0, 5
+    assert bpy.ops.humanpose3d.run() == {"FINISHED"}
+    assert props.result_dir == str(tmp_path / "out" / video.stem) and props.stage == "done"
+    monkeypatch.setattr(run, "engine_python", lambda context: str(tmp_path / "no-such-python"))
+    with pytest.raises(RuntimeError, match="cannot start the engine's Python"):
+        bpy.ops.humanpose3d.run()
+
+
 def test_escape_cancels_the_modal_run(registered, video: Path, tmp_path: Path) -> None:
     bpy = registered
     run, op = _fake_operator(bpy)
