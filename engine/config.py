@@ -41,6 +41,7 @@ class RunConfig:
     cutoff_hz: float = 6.0
     filter_order: int = 4
     hold_bone_lengths: bool = True
+    fit_skeleton: bool = True  # skeleton-constrained fit to the 2D landmarks (skeleton_fit.py)
     force: bool = False
     extras: dict = field(default_factory=dict)
 

@@ -1,5 +1,6 @@
 """Landmarks → metric camera-space markers: scale from height, root translation from the 2D
-landmarks, gap filling, mirroring, low-pass filtering and fixed bone lengths."""
+landmarks, the skeleton-constrained fit (skeleton_fit.py), gap filling, mirroring, low-pass
+filtering and fixed bone lengths."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from .cleaning import butterworth, fill_gaps, hold_bone_lengths, mirror_missing
 from .config import RunConfig
 from .errors import EngineError
 from .landmarks import LandmarkTrack
-from .scale import skeleton_height, subject_lengths
+from .scale import pose2sim_height, subject_lengths
+from .skeleton_fit import bone_vectors, camera_prior, fit_skeleton, lengths_from_2d
 
 
 @dataclass
@@ -35,29 +37,38 @@ def reconstruct(track: LandmarkTrack, k: Intrinsics, cfg: RunConfig, fps: float)
         raise EngineError("too few confidently detected landmarks to reconstruct a person "
                           f"(try a lower --visibility-min than {cfg.visibility_min})")
     world = track.world.astype(np.float64)
-    lengths_mp = subject_lengths(world, confident)
-    height_mp = skeleton_height(lengths_mp)
+    pixels = track.pixels.astype(np.float64)
+    weights = np.where(confident, track.visibility, 0.0)
+    height_mp = pose2sim_height(world, confident)
     if not np.isfinite(height_mp) or height_mp <= 0:
         raise EngineError("legs and trunk were never seen clearly enough to scale the subject "
                           "to --height")
     scale = cfg.height_m / height_mp
-    lengths = lengths_mp * scale
-    skeleton = np.where(confident[..., None], world * scale, np.nan)
-    if cfg.hold_bone_lengths:
-        skeleton = hold_bone_lengths(skeleton, lengths)
-
-    weights = np.where(confident, track.visibility, 0.0)
-    t = solve_root_translation(skeleton, track.pixels.astype(np.float64), weights, k)
+    skeleton = camera_prior(world, scale, pixels, k)  # every detected joint, seen or not
+    if cfg.fit_skeleton:
+        # Bone lengths measured in the image at the depth that the --height scale implies: depth
+        # and size trade off in one view, and rescaling these lengths to --height again was
+        # measured to push the whole body away from the camera (benchmarks/accuracy.py).
+        placed = skeleton + solve_root_translation(np.where(confident[..., None], skeleton, np.nan),
+                                                   pixels, weights, k)[:, None]
+        fit_lengths = lengths_from_2d(placed, bone_vectors(skeleton), pixels, confident, k)
+    t = solve_root_translation(np.where(confident[..., None], skeleton, np.nan), pixels, weights, k)
     raw_camera = skeleton + t[:, None, :]
+    if cfg.fit_skeleton:
+        markers = fit_skeleton(raw_camera, bone_vectors(skeleton), fit_lengths, pixels, weights,
+                               track.detected, k, fps)
+    else:
+        markers = np.where(confident[..., None], raw_camera, np.nan)
 
     max_gap = int(round(cfg.max_gap_s * fps))
-    markers, filled = fill_gaps(raw_camera, max_gap)
+    markers, filled = fill_gaps(markers, max_gap)
     mirrored = np.zeros_like(filled)
     if cfg.estimate_missing:
         markers, mirrored = mirror_missing(markers)
     markers = butterworth(markers, fps, cfg.cutoff_hz, cfg.filter_order)
+    lengths = subject_lengths(markers, confident)
     if cfg.hold_bone_lengths:
         markers = hold_bone_lengths(markers, lengths)
-    reproj = reprojection_error(markers, track.pixels.astype(np.float64), k)
+    reproj = reprojection_error(markers, pixels, k)
     return Reconstruction(markers, raw_camera, confident, filled, mirrored, t, float(scale),
                           lengths, reproj)

@@ -6,10 +6,6 @@ import numpy as np
 
 from .joint_sets import MP, MP_MIRROR, MP_TREE, with_virtual
 
-# Winter's anthropometry (Biomechanics and Motor Control of Human Movement, fig. 4.1): ankle at
-# 0.039 H, knee 0.285 H, hip 0.530 H, shoulder 0.818 H. Shank + thigh + hip→shoulder therefore span
-# 0.779 H, which lets three robustly measured lengths give the height of the skeleton.
-_LEG_TRUNK_FRACTION = 0.818 - 0.039
 
 
 def bone_lengths(points: np.ndarray, tree=MP_TREE) -> np.ndarray:
@@ -53,10 +49,27 @@ def _mirror_bones() -> np.ndarray:
     return np.array([index[(mirror(a), mirror(b))] for a, b in MP_TREE])
 
 
-def skeleton_height(lengths: np.ndarray) -> float:
-    """Standing height implied by tree bone lengths (same units as the lengths)."""
-    idx = {bone: i for i, bone in enumerate(MP_TREE)}
-    shank = np.nanmean([lengths[idx[(MP[f"{s}_knee"], MP[f"{s}_ankle"])]] for s in ("left", "right")])
-    thigh = np.nanmean([lengths[idx[(MP[f"{s}_hip"], MP[f"{s}_knee"])]] for s in ("left", "right")])
-    trunk = lengths[idx[(-1, -2)]]
-    return float((shank + thigh + trunk) / _LEG_TRUNK_FRACTION)
+def _median_len(points: np.ndarray, ok: np.ndarray, a: int, b: int) -> float:
+    sel = ok[:, a] & ok[:, b]
+    if not sel.any():
+        sel = np.isfinite(points[:, a, 0]) & np.isfinite(points[:, b, 0])
+    if not sel.any():
+        return float("nan")
+    return float(np.median(np.linalg.norm(points[sel, a] - points[sel, b], axis=-1)))
+
+
+def pose2sim_height(points: np.ndarray, confident: np.ndarray) -> float:
+    """Standing height implied by MediaPipe-landmark segments, with Pose2Sim's formula
+    (Pose2Sim.common.compute_height): heel→ankle + shank + thigh + hip→shoulder (same side)
+    + 1.5 × mid-shoulder→nose, each side averaged. Pose2Sim tuned it on these very landmarks;
+    Winter's joint-centre fractions do not fit them (MediaPipe's hips sit lower, its ankles higher).
+    Medians over confident frames make it robust to bad frames."""
+    p, ok = points, confident
+    def both(a: str, b: str) -> float:
+        return float(np.nanmean([_median_len(p, ok, MP[f"{s}_{a}"], MP[f"{s}_{b}"]) for s in ("left", "right")]))
+    mid_sh = 0.5 * (p[:, MP["left_shoulder"]] + p[:, MP["right_shoulder"]])
+    sel = ok[:, MP["nose"]] & ok[:, MP["left_shoulder"]] & ok[:, MP["right_shoulder"]]
+    if not sel.any():
+        sel = np.isfinite(mid_sh[:, 0]) & np.isfinite(p[:, MP["nose"], 0])
+    head = 1.5 * float(np.median(np.linalg.norm(p[sel, MP["nose"]] - mid_sh[sel], axis=-1))) if sel.any() else np.nan
+    return both("heel", "ankle") + both("ankle", "knee") + both("knee", "hip") + both("hip", "shoulder") + head
