@@ -169,30 +169,26 @@ def bone_frames(pts: dict[str, np.ndarray], bones: tuple[BoneDef, ...] = BONES) 
     T = pts["pelvis"].shape[0]
     B = len(bones)
     Y = np.stack([_unit(pts[b.tail] - pts[b.head]) for b in bones], axis=1)  # (T, B, 3)
-    ref = np.stack([pts[b.twist] for b in bones], axis=1)
-    pelvis = [i for i, b in enumerate(bones) if b.name == "pelvis"]
-    out = np.full((T, B, 3, 3), np.nan)
+    ref = np.nan_to_num(np.stack([pts[b.twist] for b in bones], axis=1))
+    base = _perp(ref, Y)  # the anatomical part, vectorised; only the carry-over is sequential
+    ok_y = np.isfinite(Y).all(-1)
+    Z = np.full((T, B, 3), np.nan)
     prev_z = np.tile(np.array([0, -1.0, 0]), (B, 1))  # forward until a frame says otherwise
     for t in range(T):
         y = Y[t]
-        ok = np.isfinite(y).all(-1)
-        r = np.nan_to_num(ref[t])
-        z = _perp(r, y) + _CARRY * _perp(prev_z, y)
-        z = _unit(z)
-        ok &= np.isfinite(z).all(-1) & (np.linalg.norm(z, axis=-1) > 0.5)
-        x = np.cross(y, z)
-        frame = np.stack([x, y, z], axis=-1)
-        for i in pelvis:  # X exactly on the hip axis so both hips land where the engine put them
-            hx = _unit(pts["left_hip"][t] - pts["right_hip"][t])
-            hy = _unit(_perp(pts["thorax"][t] - pts["pelvis"][t], hx))
-            if np.isfinite(hx).all() and np.isfinite(hy).all():
-                frame[i] = np.stack([hx, hy, np.cross(hx, hy)], axis=-1)
-                ok[i] = True
-            else:
-                ok[i] = False
-        out[t, ok] = frame[ok]
-        prev_z = np.where(ok[:, None], frame[:, :, 2], prev_z)
-    return out
+        z = _unit(base[t] + _CARRY * _perp(prev_z, y))
+        ok = ok_y[t] & (np.linalg.norm(np.nan_to_num(z), axis=-1) > 0.5)
+        Z[t, ok] = z[ok]
+        prev_z[ok] = z[ok]
+    out = np.stack([np.cross(Y, Z), Y, Z], axis=-1)
+    # The pelvis takes X exactly on the hip axis, so both hips land where the engine put them.
+    hx = _unit(pts["left_hip"] - pts["right_hip"])
+    hy = _unit(_perp(pts["thorax"] - pts["pelvis"], hx))
+    pelvis = np.stack([hx, hy, np.cross(hx, hy)], axis=-1)
+    for i, b in enumerate(bones):
+        if b.name == "pelvis":
+            out[:, i] = pelvis
+    return np.where(np.isfinite(out).all((-1, -2))[..., None, None], out, np.nan)
 
 
 def local_rotations(world: np.ndarray, rest: np.ndarray,
@@ -247,13 +243,16 @@ def continuous(q: np.ndarray) -> np.ndarray:
     """Flip quaternion signs along axis 0 so consecutive valid keys take the short way round
     (Blender interpolates the components linearly between keys)."""
     q = q.copy()
-    last = np.full(q.shape[1:], np.nan)
-    for t in range(q.shape[0]):
-        ok = np.isfinite(q[t]).all(-1)
-        flip = ok & (np.sum(np.nan_to_num(last) * q[t], axis=-1) < 0)
-        q[t, flip] *= -1
-        last = np.where(ok[..., None], q[t], last)
-    return q
+    ok = np.isfinite(q).all(-1)  # (T, …)
+    flat, okf = q.reshape(q.shape[0], -1, 4), ok.reshape(q.shape[0], -1)
+    for j in range(flat.shape[1]):  # per channel: signs of the dots between consecutive valid keys
+        idx = np.flatnonzero(okf[:, j])
+        if idx.size < 2:
+            continue
+        v = flat[idx, j]
+        sign = np.cumprod(np.where(np.sum(v[1:] * v[:-1], axis=-1) < 0, -1.0, 1.0))
+        flat[idx[1:], j] *= sign[:, None]
+    return flat.reshape(q.shape)
 
 
 def root_locations(pelvis: np.ndarray, rest_head: np.ndarray, rest_rot: np.ndarray) -> np.ndarray:
