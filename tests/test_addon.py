@@ -209,7 +209,7 @@ def test_operator_armature_follows_engine_joints(operator_run) -> None:
     errors = _pose_errors(arm, operator_run.world, frames, scene.frame_start)
     every = np.concatenate([np.array(v) for v in errors.values()])
     per_joint = {k: round(1000 * max(v), 1) for k, v in errors.items()}
-    print(f"\narmature vs engine joints over {len(frames)} frames: median {1000 * np.median(every):.2f} mm, "
+    print(f"\narmature vs engine joints over {len(frames)} frames: median {1000 * np.median(every):.4f} mm, "
           f"max {1000 * every.max():.1f} mm; max per joint (mm): {per_joint}")
     assert np.median(every) <= 0.01 and every.max() <= 0.03
     # Every joint on a held bone length is reproduced exactly; only the ear centre (the neck's
