@@ -24,6 +24,7 @@ from .landmarks_csv import write_landmarks_csv
 from .markers import mediapipe_to_pose2sim
 from .outputs import check_writable, clean_stale, staged_folder
 from .person import SubjectCrop, detect_people, pick_subject
+from .quality import quality_flags, summarise, write_quality_csv
 from .reconstruct import Reconstruction, reconstruct
 from .swaps import repair_mirrored
 from .trc import write_trc
@@ -142,9 +143,12 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
     t = time.perf_counter()
     stem = cfg.stem
     names = {"landmarks_csv": f"{stem}_raw_landmarks.csv", "initial_trc": f"{stem}_initial.trc",
-             "markers_npz": f"{stem}_markers.npz", "run_json": "run.json"}
+             "markers_npz": f"{stem}_markers.npz",
+             "quality_csv": f"{stem}_quality.csv", "run_json": "run.json"}
     with staged_folder(final, force=cfg.force) as tmp:
         write_landmarks_csv(tmp / names["landmarks_csv"], track, start, info.fps)
+        flags = quality_flags(track, recon, mirrored)
+        write_quality_csv(tmp / names["quality_csv"], flags, recon.reprojection_px, start, info.fps)
         write_trc(tmp / names["initial_trc"], camera_to_opensim(markers_22), POSE2SIM_22, info.fps,
                   first_frame=start)
         np.savez_compressed(
@@ -172,7 +176,7 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
             "mirrored_frames": int(mirrored.sum()),
             "intrinsics": k.to_json(),
             "scale_mediapipe_to_m": recon.scale,
-            "reprojection_px_median": float(np.nanmedian(recon.reprojection_px)),
+            "quality": summarise(flags, recon.reprojection_px),
             "timings": {key: round(v, 3) for key, v in timings.items()},
             "fps_pose": round(track.frames / max(timings["pose_s"], 1e-9), 2),
             "outputs": sorted(names.values()),

@@ -60,25 +60,40 @@ DEFAULT_WEIGHTS = FitWeights()
 
 def lengths_from_2d(init: np.ndarray, prior: np.ndarray, pixels: np.ndarray, confident: np.ndarray,
                     k: Intrinsics, min_frames: int = 5) -> np.ndarray:
-    """Subject's length for each FIT_BONES pair measured in the image: in frames where MediaPipe's
-    3D says the bone lies near the image plane, its pixel length times depth / focal length is its
-    metric length, whatever MediaPipe thinks the body's proportions are. init: (T, 33, 3) camera
-    positions giving each bone's depth; prior: (T, B, 3) MediaPipe bone vectors in the camera frame.
-    Bones seen too rarely that way keep MediaPipe's own length. Mirrored pairs are averaged."""
+    """Subject's length for each FIT_BONES pair measured in the image, whatever MediaPipe thinks
+    the body's proportions are. Per frame, with the bone's first end at its depth in `init` and
+    MediaPipe's direction d for the bone, the second end's viewing ray fixes the length L:
+    z_b·ray_b − z_a·ray_a = L·d (least squares in z_b, L). That is well conditioned only when the
+    bone lies near the image plane, so the median is taken over such frames (|d_xy| ≥ 0.9, else
+    ≥ 0.6). init: (T, 33, 3) camera positions; prior: (T, B, 3) MediaPipe bone vectors in the
+    camera frame. Bones seen too rarely that way keep MediaPipe's length; mirrored pairs are
+    averaged."""
     a, b = FIT_BONES[:, 0], FIT_BONES[:, 1]
-    z = 0.5 * (init[:, a, 2] + init[:, b, 2])
-    du, dv = (pixels[:, b] - pixels[:, a]).transpose(2, 0, 1)
-    in_plane = np.hypot(du / k.fx, dv / k.fy) * z
+
+    def ray(px: np.ndarray) -> np.ndarray:
+        return np.stack([(px[..., 0] - k.cx) / k.fx, (px[..., 1] - k.cy) / k.fy, np.ones(px.shape[:-1])], -1)
+
     norm = np.linalg.norm(prior, axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
-        cos = np.linalg.norm(prior[..., :2], axis=2) / norm
-    seen = confident[:, a] & confident[:, b] & np.isfinite(in_plane) & np.isfinite(cos)
+        d = prior / norm[..., None]
+    cos = np.linalg.norm(d[..., :2], axis=2)
+    M = np.stack([ray(pixels[:, b]), -d], axis=-1)  # (T, B, 3, 2)
+    rhs = init[:, a, 2, None] * ray(pixels[:, a])
+    MtM = np.einsum("tbki,tbkj->tbij", M, M)
+    Mtr = np.einsum("tbki,tbk->tbi", M, rhs)
+    ok = np.isfinite(MtM).all(axis=(2, 3)) & np.isfinite(Mtr).all(axis=2)
+    sol = np.full(Mtr.shape, np.nan)
+    det = MtM[..., 0, 0] * MtM[..., 1, 1] - MtM[..., 0, 1] ** 2
+    ok &= np.abs(det) > 1e-12
+    sol[ok] = np.linalg.solve(MtM[ok], Mtr[ok][..., None])[..., 0]
+    measured = sol[..., 1]
+    seen = confident[:, a] & confident[:, b] & np.isfinite(measured) & (measured > 0)
     lengths = np.nanmedian(np.where(np.isfinite(norm), norm, np.nan), axis=0)
     for i in range(len(FIT_BONES)):
-        for thresh in (0.9, 0.75):
+        for thresh in (0.9, 0.6):
             sel = seen[:, i] & (cos[:, i] >= thresh)
             if sel.sum() >= min_frames:
-                lengths[i] = np.median(in_plane[sel, i] / cos[sel, i])
+                lengths[i] = np.median(measured[sel, i])
                 break
     return _symmetric(lengths)
 

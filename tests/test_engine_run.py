@@ -30,7 +30,8 @@ from engine.trc import read_trc as engine_read_trc
 pytestmark = pytest.mark.engine_run
 
 N_FRAMES = CAM01_SLICE[1] - CAM01_SLICE[0]
-EXPECTED_FILES = {"cam01_raw_landmarks.csv", "cam01_initial.trc", "cam01_markers.npz", "run.json"}
+EXPECTED_FILES = {"cam01_raw_landmarks.csv", "cam01_initial.trc", "cam01_markers.npz", "cam01_quality.csv",
+                  "run.json"}
 
 
 def pose2sim_read_trc(path: Path):

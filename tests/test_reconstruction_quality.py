@@ -1,0 +1,120 @@
+"""Skeleton fit, left/right repair and the per-frame quality report, on the real demo and on
+synthetic skeletons with known answers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.camera import Intrinsics, project
+from engine.joint_sets import MEDIAPIPE_33, MP_MIRROR
+from engine.quality import FLAGS
+from engine.skeleton_fit import FIT_BONES, FIT_JOINTS, FitWeights, bone_vectors, fit_window, lengths_from_2d
+from engine.swaps import detect_mirrored, mirrored_world
+
+
+@pytest.fixture(scope="module")
+def quality(cam01_run):
+    res = cam01_run.result
+    return res, pd.read_csv(res.files["quality_csv"]), json.loads(res.files["run_json"].read_text())
+
+
+def test_quality_csv_has_a_row_per_frame_and_joint(quality):
+    res, df, record = quality
+    t = res.track.frames
+    assert len(df) == t * 33
+    assert list(df.columns) == ["frame", "time_s", "joint", *FLAGS, "reprojection_px"]
+    assert df["joint"].iloc[:33].tolist() == list(MEDIAPIPE_33)
+    assert df["frame"].iloc[0] == res.first_frame and df["frame"].iloc[-1] == res.first_frame + t - 1
+    for flag in FLAGS:
+        assert set(df[flag].unique()) <= {0, 1}
+    # every sample is either measured, estimated by the fit, filled, or missing
+    explained = df["detected"] | df["low_confidence"] | df["interpolated"] | df["mirrored"] | df["missing"]
+    assert explained.all()
+    assert df.loc[df["detected"] == 1, "reprojection_px"].notna().all()
+    q = record["quality"]
+    assert q["detected_share"] == pytest.approx(df["detected"].mean(), abs=1e-4)
+    assert q["reprojection_px_median"] == pytest.approx(
+        df.loc[df["detected"] == 1, "reprojection_px"].median(), abs=0.01)
+
+
+def test_fit_brings_markers_closer_to_the_2d_landmarks(cam01_run):
+    res = cam01_run.result
+    seen = res.recon.confident
+    raw = np.linalg.norm(project(res.recon.raw_camera, res.intrinsics) - res.track.pixels, axis=-1)
+    assert np.nanmedian(res.recon.reprojection_px[seen]) < 0.8 * np.nanmedian(raw[seen])
+
+
+def test_mirrored_stretch_is_found_and_undone(cam01_run):
+    track = cam01_run.result.track
+    assert not detect_mirrored(track)[track.detected].any(), "cam01 has no mirrored frames"
+    broken = type(track)(track.frames)
+    broken.world[:], broken.pixels[:], broken.detected[:] = track.world, track.pixels, track.detected
+    flip = np.zeros(track.frames, bool)
+    flip[20:35] = True
+    broken.world[flip] = mirrored_world(track.world[flip])
+    broken.pixels[flip] = track.pixels[flip][:, MP_MIRROR]
+    np.testing.assert_array_equal(detect_mirrored(broken), flip & track.detected)
+
+
+def synthetic_walk(T: int = 40) -> np.ndarray:
+    """A rigid-length moving skeleton (T, 33, 3) 3 m in front of the camera, in MediaPipe-33
+    order (only FIT_JOINTS matter)."""
+    rng = np.random.default_rng(0)
+    base = np.zeros((33, 3))
+    sides = {"left": 1.0, "right": -1.0}
+    for side, s in sides.items():
+        parts = ("shoulder", "elbow", "wrist", "pinky", "index", "thumb", "hip", "knee", "ankle", "heel",
+                 "foot_index")
+        idx = {n: MEDIAPIPE_33.index(f"{side}_{n}") for n in parts}
+        base[idx["shoulder"]] = [0.18 * s, -0.50, 0.0]
+        base[idx["elbow"]] = [0.22 * s, -0.22, 0.02]
+        base[idx["wrist"]] = [0.24 * s, 0.03, -0.05]
+        base[idx["pinky"]] = [0.26 * s, 0.10, -0.05]
+        base[idx["index"]] = [0.24 * s, 0.11, -0.08]
+        base[idx["thumb"]] = [0.21 * s, 0.08, -0.08]
+        base[idx["hip"]] = [0.10 * s, 0.0, 0.0]
+        base[idx["knee"]] = [0.11 * s, 0.42, -0.03]
+        base[idx["ankle"]] = [0.11 * s, 0.82, 0.02]
+        base[idx["heel"]] = [0.11 * s, 0.88, 0.07]
+        base[idx["foot_index"]] = [0.12 * s, 0.90, -0.12]
+    base[0] = [0.0, -0.72, -0.08]
+    # The body turns about its vertical axis (bone lengths stay exact, foreshortening varies) and
+    # drifts sideways, with a little jitter.
+    yaw = np.radians(50) * np.sin(2 * np.pi * np.arange(T) / T)
+    c, s_ = np.cos(yaw), np.sin(yaw)
+    rot = np.zeros((T, 3, 3))
+    rot[:, 0, 0], rot[:, 0, 2], rot[:, 1, 1], rot[:, 2, 0], rot[:, 2, 2] = c, s_, 1, -s_, c
+    walk = np.einsum("tij,nj->tni", rot, base)
+    walk += np.array([0.2, 0.1, 3.0]) + np.linspace(0, 0.3, T)[:, None, None] * [1, 0, 0]
+    walk += 0.002 * rng.standard_normal((T, 1, 3))
+    return walk
+
+
+def test_lengths_from_2d_recover_true_lengths():
+    k = Intrinsics.from_settings(1080, 1920)
+    walk = synthetic_walk()
+    truth = np.linalg.norm(bone_vectors(walk), axis=-1)[0]
+    pixels = project(walk, k)
+    confident = np.ones(walk.shape[:2], bool)
+    got = lengths_from_2d(walk, bone_vectors(walk), pixels, confident, k, min_frames=3)
+    # mirrored pairs are averaged; the template is symmetric, so the truth is too
+    np.testing.assert_allclose(got, truth, rtol=0.01)
+
+
+def test_fit_window_recovers_a_perturbed_pose():
+    k = Intrinsics.from_settings(1080, 1920)
+    walk = synthetic_walk()[:, FIT_JOINTS]
+    full = synthetic_walk()
+    noise = np.random.default_rng(1).standard_normal((len(full), len(FIT_BONES), 3))
+    prior = bone_vectors(full) + 0.02 * noise
+    lengths = np.linalg.norm(bone_vectors(full), axis=-1)[0]
+    pixels = project(walk, k)
+    init = walk + 0.05 * np.random.default_rng(2).standard_normal(walk.shape) + [0, 0, 0.15]
+    fitted = fit_window(init, pixels, np.ones(walk.shape[:2]), prior, lengths, k, 30.0, FitWeights())
+    before = np.linalg.norm(init - walk, axis=-1).mean()
+    after = np.linalg.norm(fitted - walk, axis=-1).mean()
+    assert after < 0.02 and after < 0.25 * before, (before, after)
