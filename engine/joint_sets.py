@@ -14,14 +14,19 @@ MEDIAPIPE_33: tuple[str, ...] = (
 )
 MP = {name: i for i, name in enumerate(MEDIAPIPE_33)}
 
+
+
+def _partner(name: str) -> str:
+    """The other side's landmark name ("left_eye" ↔ "right_eye", "mouth_left" ↔ "mouth_right")."""
+    for a, b in (("left", "right"), ("right", "left")):
+        if a in name.split("_"):
+            return "_".join(b if part == a else part for part in name.split("_"))
+    return name
+
+
 # Left/right partner of every MediaPipe landmark (centre landmarks map to themselves).
-MP_MIRROR: np.ndarray = np.array([
-    MP[n.replace("left_", "right_")] if n.startswith("left_")
-    else MP[n.replace("right_", "left_")] if n.startswith("right_")
-    else i
-    for i, n in enumerate(MEDIAPIPE_33)
-])
-MP_LEFT = np.array([i for i, n in enumerate(MEDIAPIPE_33) if n.startswith("left_")])
+MP_MIRROR: np.ndarray = np.array([MP[_partner(n)] for n in MEDIAPIPE_33])
+MP_LEFT = np.array([i for i, n in enumerate(MEDIAPIPE_33) if "left" in n.split("_")])
 MP_RIGHT = MP_MIRROR[MP_LEFT]
 
 # Pose2Sim's 22-marker body set (its HALPE_26 skeleton, Markers_Halpe26.xml in OpenSim_Setup):
@@ -47,6 +52,7 @@ H36M_17: tuple[str, ...] = (
     "right_shoulder", "right_elbow", "right_wrist",
 )
 
+# SMPL's joints; engine/smpl24.py maps MediaPipe-33 onto them.
 SMPL_24: tuple[str, ...] = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
     "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar",
@@ -110,30 +116,3 @@ def mediapipe_to_h36m(points: np.ndarray) -> np.ndarray:
     ], axis=-2)
     return out
 
-
-def mediapipe_to_smpl24(points: np.ndarray) -> np.ndarray:
-    """MediaPipe-33 (…, 33, 3) → SMPL-24 joint positions (…, 24, 3).
-
-    SMPL's hip joints sit inside the pelvis and its spine joints split pelvis→neck; we place them
-    by fixed fractions along MediaPipe's segments, which is what a regressor-free mapping can do.
-    """
-    p = points
-    lh, rh = p[..., MP["left_hip"], :], p[..., MP["right_hip"], :]
-    ls, rs = p[..., MP["left_shoulder"], :], p[..., MP["right_shoulder"], :]
-    pelvis, thorax = 0.5 * (lh + rh), 0.5 * (ls + rs)
-    ears = 0.5 * (p[..., MP["left_ear"], :] + p[..., MP["right_ear"], :])
-    up = thorax - pelvis
-    neck = thorax + 0.1 * up
-    lerp = lambda a, b, t: a + (b - a) * t  # noqa: E731
-    out = np.stack([
-        pelvis, lerp(pelvis, lh, 0.85), lerp(pelvis, rh, 0.85), pelvis + 0.25 * up,
-        p[..., MP["left_knee"], :], p[..., MP["right_knee"], :], pelvis + 0.5 * up,
-        p[..., MP["left_ankle"], :], p[..., MP["right_ankle"], :], pelvis + 0.75 * up,
-        p[..., MP["left_foot_index"], :], p[..., MP["right_foot_index"], :], neck,
-        lerp(thorax, ls, 0.45), lerp(thorax, rs, 0.45), lerp(neck, ears, 1.3),
-        ls, rs, p[..., MP["left_elbow"], :], p[..., MP["right_elbow"], :],
-        p[..., MP["left_wrist"], :], p[..., MP["right_wrist"], :],
-        lerp(p[..., MP["left_wrist"], :], p[..., MP["left_index"], :], 0.6),
-        lerp(p[..., MP["right_wrist"], :], p[..., MP["right_index"], :], 0.6),
-    ], axis=-2)
-    return out
