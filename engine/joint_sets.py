@@ -116,3 +116,21 @@ def mediapipe_to_h36m(points: np.ndarray) -> np.ndarray:
     ], axis=-2)
     return out
 
+
+# The 43 anatomical markers Pose2Sim's LSTM augmenter (OpenCap's, v0.3) adds to POSE2SIM_22:
+# lower-body model first, then upper-body model, each in the model's own output order.
+OPENCAP_LOWER_35: tuple[str, ...] = (
+    "r.ASIS_study", "L.ASIS_study", "r.PSIS_study", "L.PSIS_study", "r_knee_study", "r_mknee_study",
+    "r_ankle_study", "r_mankle_study", "r_toe_study", "r_5meta_study", "r_calc_study", "L_knee_study",
+    "L_mknee_study", "L_ankle_study", "L_mankle_study", "L_toe_study", "L_calc_study", "L_5meta_study",
+    "r_shoulder_study", "L_shoulder_study", "C7_study", "r_thigh1_study", "r_thigh2_study",
+    "r_thigh3_study", "L_thigh1_study", "L_thigh2_study", "L_thigh3_study", "r_sh1_study", "r_sh2_study",
+    "r_sh3_study", "L_sh1_study", "L_sh2_study", "L_sh3_study", "RHJC_study", "LHJC_study",
+)
+OPENCAP_UPPER_8: tuple[str, ...] = (
+    "r_lelbow_study", "r_melbow_study", "r_lwrist_study", "r_mwrist_study",
+    "L_lelbow_study", "L_melbow_study", "L_lwrist_study", "L_mwrist_study",
+)
+OPENCAP_43: tuple[str, ...] = OPENCAP_LOWER_35 + OPENCAP_UPPER_8
+# Every marker of <stem>_final.trc: the video markers, then the augmented ones.
+FINAL_65: tuple[str, ...] = POSE2SIM_22 + OPENCAP_43
