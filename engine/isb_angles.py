@@ -1,0 +1,118 @@
+"""Joint angles in ISB conventions (Wu et al. 2002/2005, Grood & Suntay) from the augmented markers.
+
+Every angle is the intrinsic Z-X-Y Euler decomposition (scipy.spatial.transform) of the distal
+segment's frame in the proximal one: Z = flexion/extension, X = ab/adduction (the floating axis),
+Y = axial rotation. The shoulder uses the same Z-X-Y sequence (flexion, abduction, rotation of the
+humerus in the trunk) instead of ISB's Y-X-Y, which is singular with the arm at the side — the
+commonest posture in video. Signs are turned so that on both sides:
+
+    flex: hip, shoulder, elbow flexion; knee flexion; ankle dorsiflexion; trunk forward flexion and
+          pelvis anterior tilt (+)
+    abd:  hip/knee/shoulder abduction; ankle eversion (+); trunk lateral bending and pelvis
+          obliquity toward the right (+)
+    rot:  internal rotation of the distal segment (+); trunk and pelvis axial rotation toward the
+          left (+)
+
+The pelvis is relative to a lab frame with Y vertical and X along the subject's median heading.
+Euler angles are made continuous over time: each frame takes whichever of the two equivalent
+Z-X-Y solutions, unwrapped by 360°, lies nearer the previous frame's, so there are no ±180° jumps
+and angles may pass ±90° on the floating axis (e.g. the arm raised overhead).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from . import segments as seg
+
+SEQUENCE = "ZXY"  # intrinsic (upper case in scipy)
+GROUPS: tuple[str, ...] = ("pelvis", "hip_r", "hip_l", "knee_r", "knee_l", "ankle_r", "ankle_l",
+                           "trunk", "shoulder_r", "shoulder_l", "elbow_r", "elbow_l")
+COMPONENTS = ("flex", "abd", "rot")
+
+# Sign applied to the raw (Z, X, Y) Euler angles of each joint, right side; see the module doc.
+_SIGNS_RIGHT = {"pelvis": (-1, 1, 1), "trunk": (-1, 1, 1), "hip": (1, -1, 1), "knee": (-1, -1, 1),
+                "ankle": (1, -1, 1), "shoulder": (1, -1, 1), "elbow": (1, -1, 1)}
+
+
+def signs(group: str) -> np.ndarray:
+    joint, _, side = group.partition("_")
+    s = np.array(_SIGNS_RIGHT[joint], dtype=float)
+    if side == "l":  # Z points right on both sides: ab/adduction and axial rotation mirror
+        s[1:] *= -1
+    return s
+
+
+def columns(group: str) -> list[str]:
+    """CSV/MOT column names of a group: `{group}_flex_deg`, … (the elbow has flexion only)."""
+    comps = COMPONENTS[:1] if group.startswith("elbow") else COMPONENTS
+    return [f"{group}_{c}_deg" for c in comps]
+
+
+def continuous_euler(rel: np.ndarray, seq: str = SEQUENCE) -> np.ndarray:
+    """(T, 3, 3) rotations → (T, 3) Euler angles in degrees, continuous over time; NaN frames stay NaN."""
+    out = np.full((rel.shape[0], 3), np.nan)
+    ok = np.isfinite(rel).all(axis=(1, 2))
+    if not ok.any():
+        return out
+    with warnings.catch_warnings():  # at gimbal lock scipy warns; the branch choice below copes
+        warnings.simplefilter("ignore", UserWarning)
+        a = Rotation.from_matrix(rel[ok]).as_euler(seq, degrees=True)
+    # The other solution of a Tait-Bryan sequence: (α + 180°, 180° − β, γ + 180°).
+    b = np.stack([a[:, 0] + 180.0, 180.0 - a[:, 1], a[:, 2] + 180.0], axis=1)
+    picked = np.empty_like(a)
+    prev = a[0]
+    for i in range(a.shape[0]):
+        best, best_d = a[i], np.inf
+        for cand in (a[i], b[i]):
+            c = cand - 360.0 * np.round((cand - prev) / 360.0)
+            d = np.sum((c - prev) ** 2)
+            if d < best_d:
+                best, best_d = c, d
+        picked[i] = prev = best
+    out[ok] = picked  # starts in the principal range at the first known frame
+    return out
+
+
+def segment_frames(markers: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every segment frame the 12 groups need, (T, 3, 3) each."""
+    f = {"pelvis": seg.pelvis(markers), "trunk": seg.trunk(markers)}
+    for s in ("r", "l"):
+        f[f"thigh_{s}"] = seg.thigh(markers, s)
+        f[f"shank_{s}"] = seg.shank(markers, s)
+        f[f"foot_{s}"] = seg.foot(markers, s)
+        f[f"upper_arm_{s}"] = seg.upper_arm(markers, s)
+        f[f"forearm_{s}"] = seg.forearm(markers, s)
+    return f
+
+
+# Each group: (proximal, distal) segment; "lab" is the heading-aligned lab frame.
+_PAIRS = {"pelvis": ("lab", "pelvis"), "trunk": ("pelvis", "trunk")}
+for _s in ("r", "l"):
+    _PAIRS |= {f"hip_{_s}": ("pelvis", f"thigh_{_s}"), f"knee_{_s}": (f"thigh_{_s}", f"shank_{_s}"),
+               f"ankle_{_s}": (f"shank_{_s}", f"foot_{_s}"),
+               f"shoulder_{_s}": ("trunk", f"upper_arm_{_s}"),
+               f"elbow_{_s}": (f"upper_arm_{_s}", f"forearm_{_s}")}
+
+
+def joint_angles(markers: Mapping[str, np.ndarray], up: np.ndarray | None = None,
+                 lab: np.ndarray | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """Markers by name ((T, 3) each, the FINAL_65 names) → {group: {column: (T,) degrees}}.
+
+    `lab` (3, 3) is the frame the pelvis angles refer to; by default Y = `up` and X = the pelvis's
+    median heading."""
+    frames = segment_frames(markers)
+    if lab is None:
+        lab = seg.heading_frame(frames["pelvis"], np.array([0.0, 1.0, 0.0]) if up is None else up)
+    frames["lab"] = np.broadcast_to(lab, frames["pelvis"].shape)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for group in GROUPS:
+        prox, dist = _PAIRS[group]
+        rel = np.einsum("tji,tjk->tik", frames[prox], frames[dist])  # prox^T @ dist
+        ang = continuous_euler(rel) * signs(group)
+        out[group] = dict(zip(columns(group), ang.T))
+    return out
