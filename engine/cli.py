@@ -106,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="effective Butterworth order after the forward-backward pass (default 4)")
     r.add_argument("--free-bone-lengths", action="store_true",
                    help="do not hold the subject's bone lengths constant over time")
+    r.add_argument("--no-fit", action="store_true",
+                   help="skip the skeleton fit to the 2D landmarks (MediaPipe's 3D, placed and filtered)")
+    r.add_argument("--lifter", type=Path, default=None, metavar="PATH",
+                   help="VideoPose3D checkpoint (.bin with 'model_pos'): its temporal 3D lifting "
+                        "replaces MediaPipe's 3D as the fit's prior; nothing is downloaded")
+    r.add_argument("--lifter-layout", choices=("coco17", "h36m17"), default="coco17",
+                   help="2D keypoint order the checkpoint was trained on (default coco17, as in "
+                        "VideoPose3D's in-the-wild model)")
     r.add_argument("--force", action="store_true", help="replace an existing DIR/<stem>/")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--debug", action="store_true", help="show the full traceback of internal errors")
@@ -120,6 +128,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         scail_size=args.scail_size, visibility_min=args.visibility_min, max_gap_s=args.max_gap,
         estimate_missing=args.estimate_missing, cutoff_hz=args.cutoff_hz,
         filter_order=args.filter_order, hold_bone_lengths=not args.free_bone_lengths,
+        fit_skeleton=not args.no_fit, lifter=args.lifter, lifter_layout=args.lifter_layout,
         force=args.force)
 
 

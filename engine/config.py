@@ -42,6 +42,8 @@ class RunConfig:
     filter_order: int = 4
     hold_bone_lengths: bool = True
     fit_skeleton: bool = True  # skeleton-constrained fit to the 2D landmarks (skeleton_fit.py)
+    lifter: Path | None = None  # VideoPose3D checkpoint: its 3D replaces MediaPipe's as the prior
+    lifter_layout: str = "coco17"  # 2D keypoint order the checkpoint was trained on
     force: bool = False
     extras: dict = field(default_factory=dict)
 
@@ -82,6 +84,12 @@ class RunConfig:
         if self.roi is not None and (len(self.roi) != 4 or self.roi[2] <= 0 or self.roi[3] <= 0
                                      or self.roi[0] < 0 or self.roi[1] < 0):
             raise EngineError(f"--roi must be x,y,w,h with w, h > 0, got {self.roi}")
+        if self.lifter is not None:
+            self.lifter = Path(self.lifter)
+            if not self.lifter.is_file():
+                raise EngineError(f"--lifter checkpoint not found: {self.lifter}")
+        if self.lifter_layout not in ("coco17", "h36m17"):
+            raise EngineError(f"--lifter-layout must be coco17 or h36m17, got {self.lifter_layout}")
         if self.scail_size is not None:
             check_scail_size(self.scail_size)
 
@@ -93,4 +101,5 @@ class RunConfig:
         d = asdict(self)
         d["video"] = str(self.video)
         d["out_dir"] = str(self.out_dir)
+        d["lifter"] = str(self.lifter) if self.lifter else None
         return d

@@ -21,6 +21,7 @@ from .errors import Cancelled, EngineError
 from .joint_sets import POSE2SIM_22
 from .landmarks import LandmarkTrack, PoseDetector
 from .landmarks_csv import write_landmarks_csv
+from .lifter import load_lifter
 from .markers import mediapipe_to_pose2sim
 from .outputs import check_writable, clean_stale, staged_folder
 from .person import SubjectCrop, detect_people, pick_subject
@@ -120,6 +121,7 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
     info = probe(cfg.video)
     start, stop = resolve_range(info, cfg.frames)
     k = Intrinsics.from_settings(info.width, info.height, cfg.fov_deg, cfg.focal_px)
+    lifter = load_lifter(cfg.lifter, input_layout=cfg.lifter_layout) if cfg.lifter else None
     timings["probe_s"] = time.perf_counter() - t0
     progress(0.0, "reading video")
 
@@ -133,7 +135,10 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
     progress(_DETECT_SHARE, "reconstructing 3D")
     t = time.perf_counter()
     repaired, mirrored = repair_mirrored(track)
-    recon = reconstruct(repaired, k, cfg, info.fps)
+    lifted = None
+    if lifter is not None:
+        lifted = lifter.lift(repaired.pixels, info.width, info.height, layout="mediapipe33")
+    recon = reconstruct(repaired, k, cfg, info.fps, lifted=lifted)
     markers_22 = mediapipe_to_pose2sim(recon.markers)
     timings["reconstruct_s"] = time.perf_counter() - t
     if cancel.is_set():

@@ -13,6 +13,7 @@ from .cleaning import butterworth, fill_gaps, hold_bone_lengths, mirror_missing
 from .config import RunConfig
 from .errors import EngineError
 from .landmarks import LandmarkTrack
+from .lifter import lifted_to_mediapipe
 from .scale import pose2sim_height, subject_lengths
 from .skeleton_fit import bone_vectors, camera_prior, fit_skeleton, lengths_from_2d
 
@@ -30,8 +31,12 @@ class Reconstruction:
     reprojection_px: np.ndarray  # (T, 33) of the cleaned markers against the 2D landmarks
 
 
-def reconstruct(track: LandmarkTrack, k: Intrinsics, cfg: RunConfig, fps: float) -> Reconstruction:
-    """Turn one person's landmark track into metric camera-space markers (see module doc)."""
+def reconstruct(track: LandmarkTrack, k: Intrinsics, cfg: RunConfig, fps: float,
+                lifted: np.ndarray | None = None) -> Reconstruction:
+    """Turn one person's landmark track into metric camera-space markers (see module doc).
+
+    `lifted`: optional (T, 17, 3) H36M-17 joints from a VideoPose3D lifter (camera axes,
+    root-relative); they replace MediaPipe's 3D for the joints they share."""
     confident = track.detected[:, None] & (track.visibility >= cfg.visibility_min)
     if confident.sum() < 10:
         raise EngineError("too few confidently detected landmarks to reconstruct a person "
@@ -39,12 +44,15 @@ def reconstruct(track: LandmarkTrack, k: Intrinsics, cfg: RunConfig, fps: float)
     world = track.world.astype(np.float64)
     pixels = track.pixels.astype(np.float64)
     weights = np.where(confident, track.visibility, 0.0)
-    height_mp = pose2sim_height(world, confident)
+    base = camera_prior(world, 1.0, pixels, k)  # MediaPipe's 3D, facing the camera ray
+    if lifted is not None:
+        base = lifted_to_mediapipe(lifted.astype(np.float64), base)
+    height_mp = pose2sim_height(base, confident)
     if not np.isfinite(height_mp) or height_mp <= 0:
         raise EngineError("legs and trunk were never seen clearly enough to scale the subject "
                           "to --height")
     scale = cfg.height_m / height_mp
-    skeleton = camera_prior(world, scale, pixels, k)  # every detected joint, seen or not
+    skeleton = base * scale  # every detected joint, seen or not
     if cfg.fit_skeleton:
         # Bone lengths measured in the image at the depth that the --height scale implies: depth
         # and size trade off in one view, and rescaling these lengths to --height again was

@@ -7,7 +7,6 @@ import numpy as np
 from .joint_sets import MP, MP_MIRROR, MP_TREE, with_virtual
 
 
-
 def bone_lengths(points: np.ndarray, tree=MP_TREE) -> np.ndarray:
     """(T, 33, 3) → (T, len(tree)) lengths of the kinematic tree's bones (NaN where unknown)."""
     p = with_virtual(points)
@@ -61,15 +60,21 @@ def _median_len(points: np.ndarray, ok: np.ndarray, a: int, b: int) -> float:
 def pose2sim_height(points: np.ndarray, confident: np.ndarray) -> float:
     """Standing height implied by MediaPipe-landmark segments, with Pose2Sim's formula
     (Pose2Sim.common.compute_height): heel→ankle + shank + thigh + hip→shoulder (same side)
-    + 1.5 × mid-shoulder→nose, each side averaged. Pose2Sim tuned it on these very landmarks;
-    Winter's joint-centre fractions do not fit them (MediaPipe's hips sit lower, its ankles higher).
-    Medians over confident frames make it robust to bad frames."""
+    + 1.5 × mid-shoulder→nose, each side averaged. Pose2Sim tuned it on these landmarks; Winter's
+    joint-centre fractions put the demo subject 3–5 % further from the camera than the 4-view
+    reference. Medians over confident frames make it robust to bad frames."""
     p, ok = points, confident
+
     def both(a: str, b: str) -> float:
-        return float(np.nanmean([_median_len(p, ok, MP[f"{s}_{a}"], MP[f"{s}_{b}"]) for s in ("left", "right")]))
+        sides = [_median_len(p, ok, MP[f"{s}_{a}"], MP[f"{s}_{b}"]) for s in ("left", "right")]
+        return float(np.nanmean(sides))
+
     mid_sh = 0.5 * (p[:, MP["left_shoulder"]] + p[:, MP["right_shoulder"]])
     sel = ok[:, MP["nose"]] & ok[:, MP["left_shoulder"]] & ok[:, MP["right_shoulder"]]
     if not sel.any():
         sel = np.isfinite(mid_sh[:, 0]) & np.isfinite(p[:, MP["nose"], 0])
-    head = 1.5 * float(np.median(np.linalg.norm(p[sel, MP["nose"]] - mid_sh[sel], axis=-1))) if sel.any() else np.nan
-    return both("heel", "ankle") + both("ankle", "knee") + both("knee", "hip") + both("hip", "shoulder") + head
+    if not sel.any():
+        return float("nan")
+    head = 1.5 * float(np.median(np.linalg.norm(p[sel, MP["nose"]] - mid_sh[sel], axis=-1)))
+    legs = both("heel", "ankle") + both("ankle", "knee") + both("knee", "hip")
+    return legs + both("hip", "shoulder") + head
