@@ -7,8 +7,11 @@ DEMO_VIDEO = $(shell $(PY) -c "import importlib.util as u, pathlib as p; print(p
 venv:
 	@scripts/bootstrap.sh
 
+# The main job: engine + Blender scene (bpy module) on the demo video → output/cam01/ (markers,
+# angles, …), output/cam01.blend and output/cam01.fbx.
 demo: venv
-	$(PY) -m engine run "$(DEMO_VIDEO)" --height 1.72 --mass 70 --out output --force
+	$(PY) headless.py -- "$(DEMO_VIDEO)" --height 1.72 --mass 70 --out output --force \
+		--blend output/cam01.blend --fbx output/cam01.fbx
 
 test: venv
 	$(PY) -m ruff check .
