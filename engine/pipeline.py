@@ -160,7 +160,9 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
             tmp / names["markers_npz"], markers_33_camera=recon.markers.astype(np.float32),
             markers_22_camera=markers_22.astype(np.float32), pixels=track.pixels,
             visibility=track.visibility, detected=track.detected, K=k.K, fps=info.fps,
-            first_frame=start, bone_lengths=recon.bone_lengths)
+            first_frame=start, bone_lengths=recon.bone_lengths,
+            image_size=np.array([info.width, info.height]),
+            video_path=str(cfg.video.resolve()))
         if cfg.scail:  # SMPL-24 poses in NLF's format + SCAIL's 3D pose render, into scail/
             from .scail import run_scail
             names["scail_dir"] = "scail"
