@@ -1,9 +1,10 @@
 """Choosing one person consistently when several are visible, and following them with a crop.
 
 MediaPipe's legacy Pose tracks a single person, whoever its detector finds first. To make that
-choice ours (largest / most central, or the user's `--roi`), we find candidates once with
-OpenCV's built-in HOG people detector (no download) and then feed MediaPipe a crop that follows
-the chosen person's landmarks, so a second person never enters its view for long.
+choice ours (largest / most central, or the user's `--roi`), we find candidates once, in the first
+frame, with OpenCV's HOG people detector and MediaPipe's own detector (both offline), and then feed
+MediaPipe a crop that follows the chosen person's landmarks, so a second person never enters its
+view for long.
 """
 
 from __future__ import annotations
@@ -16,17 +17,54 @@ import numpy as np
 Box = tuple[float, float, float, float]  # x, y, w, h in frame pixels
 
 
-def detect_people(rgb: np.ndarray, max_side: int = 640) -> list[Box]:
-    """People boxes in a frame via HOG (coarse, but enough to count and pick a subject)."""
+def detect_people(rgb: np.ndarray) -> list[Box]:
+    """Candidate people in a frame: the union of two weak detectors that miss different people
+    (HOG misses people in unusual poses; MediaPipe's detector misses small or distant people)."""
+    return _suppress(_hog_people(rgb) + _pose_people(rgb))
+
+
+def _pose_people(rgb: np.ndarray, max_people: int = 4) -> list[Box]:
+    """People found by MediaPipe Pose in still-image mode, one at a time: each found person is
+    greyed out and the frame searched again (the legacy solution returns one person per call)."""
+    import mediapipe as mp
+
+    from .landmarks import _quiet_native_stderr
+
+    img = rgb.copy()
+    h, w = img.shape[:2]
+    boxes: list[Box] = []
+    with _quiet_native_stderr():
+        pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
+                                      min_detection_confidence=0.5)
+    try:
+        for _ in range(max_people):
+            res = pose.process(img)
+            if res.pose_landmarks is None:
+                break
+            pts = np.array([(lm.x * w, lm.y * h) for lm in res.pose_landmarks.landmark
+                            if lm.visibility > 0.5])
+            if len(pts) < 4:
+                break
+            (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
+            boxes.append((float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
+            pad_x, pad_y = 0.15 * (x1 - x0), 0.15 * (y1 - y0)
+            img[int(max(0, y0 - pad_y)):int(min(h, y1 + pad_y)),
+                int(max(0, x0 - pad_x)):int(min(w, x1 + pad_x))] = 127
+    finally:
+        pose.close()
+    return boxes
+
+
+def _hog_people(rgb: np.ndarray, max_side: int = 640) -> list[Box]:
+    """People boxes via OpenCV's built-in HOG detector (no download)."""
     h, w = rgb.shape[:2]
     scale = min(1.0, max_side / max(h, w))
     small = cv2.resize(rgb, (int(w * scale), int(h * scale))) if scale < 1 else rgb
     hog = cv2.HOGDescriptor()
     hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
     rects, weights = hog.detectMultiScale(small, winStride=(8, 8), padding=(8, 8), scale=1.05)
-    boxes = [(x / scale, y / scale, bw / scale, bh / scale)
-             for (x, y, bw, bh), wt in zip(rects, np.ravel(weights)) if wt > 0.3]
-    return _suppress(boxes)
+    return [(x / scale, y / scale, bw / scale, bh / scale)
+            for (x, y, bw, bh), wt in zip(rects, np.ravel(weights)) if wt > 0.3]
 
 
 def _iou(a: Box, b: Box) -> float:
