@@ -14,9 +14,9 @@ commonest posture in video. Signs are turned so that on both sides:
           left (+)
 
 The pelvis is relative to a lab frame with Y vertical and X along the subject's median heading.
-Euler angles are made continuous over time: each frame takes whichever of the two equivalent
-Z-X-Y solutions, unwrapped by 360°, lies nearer the previous frame's, so there are no ±180° jumps
-and angles may pass ±90° on the floating axis (e.g. the arm raised overhead).
+Euler angles are made continuous over time: the decomposition switches to the other equivalent
+Z-X-Y solution where the floating angle passes ±90° (e.g. the arm raised overhead) and every angle
+is unwrapped by 360°, so there are no ±180° jumps.
 """
 
 from __future__ import annotations
@@ -62,19 +62,16 @@ def continuous_euler(rel: np.ndarray, seq: str = SEQUENCE) -> np.ndarray:
     with warnings.catch_warnings():  # at gimbal lock scipy warns; the branch choice below copes
         warnings.simplefilter("ignore", UserWarning)
         a = Rotation.from_matrix(rel[ok]).as_euler(seq, degrees=True)
-    # The other solution of a Tait-Bryan sequence: (α + 180°, 180° − β, γ + 180°).
-    b = np.stack([a[:, 0] + 180.0, 180.0 - a[:, 1], a[:, 2] + 180.0], axis=1)
-    picked = np.empty_like(a)
-    prev = a[0]
-    for i in range(a.shape[0]):
-        best, best_d = a[i], np.inf
-        for cand in (a[i], b[i]):
-            c = cand - 360.0 * np.round((cand - prev) / 360.0)
-            d = np.sum((c - prev) ** 2)
-            if d < best_d:
-                best, best_d = c, d
-        picked[i] = prev = best
-    out[ok] = picked  # starts in the principal range at the first known frame
+    # The principal solution keeps |β| ≤ 90°: when the true floating angle passes ±90°, α and γ both
+    # jump by 180° there. Each such frame toggles to the other solution of a Tait-Bryan sequence,
+    # (α + 180°, 180° − β, γ + 180°), from then on; then every column is unwrapped by 360°.
+    def jump(col: np.ndarray) -> np.ndarray:
+        return np.abs((np.diff(col) + 180.0) % 360.0 - 180.0) > 90.0
+
+    flips = np.concatenate([[False], jump(a[:, 0]) & jump(a[:, 2])])
+    other = np.cumsum(flips) % 2 == 1
+    a[other] = np.column_stack([a[other, 0] + 180.0, 180.0 - a[other, 1], a[other, 2] + 180.0])
+    out[ok] = np.degrees(np.unwrap(np.radians(a), axis=0))  # starts in the principal range
     return out
 
 
