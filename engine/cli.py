@@ -68,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="process one video", description="Process one video into "
                        "OUT/<stem>/: <stem>_raw_landmarks.csv, <stem>_initial.trc (Pose2Sim's 22 "
-                       "markers, metres, Y up), <stem>_markers.npz and run.json.")
+                       "markers, metres, Y up), <stem>_markers.npz, <stem>_final.trc/.c3d (plus the 43 "
+                       "LSTM-augmented markers, levelled), joint_angles/ (ISB angles: CSV, MOT, PNG) "
+                       "and run.json.")
     r.add_argument("video", type=Path, help="video file of one person (any format FFmpeg reads)")
     r.add_argument("--height", type=_float, required=True, metavar="M",
                    help="subject height in metres: sets the metric scale")
@@ -114,6 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--lifter-layout", choices=("coco17", "h36m17"), default="coco17",
                    help="2D keypoint order the checkpoint was trained on (default coco17, as in "
                         "VideoPose3D's in-the-wild model)")
+    r.add_argument("--augmentation-cycles", type=int, default=1, metavar="N",
+                   help="average the LSTM marker augmenter over N headings of the subject (turned "
+                        "about the vertical by k*360/N degrees and back); steadier markers, N times "
+                        "the augmentation time (default 1: one plain run)")
+    r.add_argument("--no-angles", action="store_true",
+                   help="skip the ISB joint angles (CSV, MOT and PNG in DIR/<stem>/joint_angles/)")
+    r.add_argument("--no-plots", action="store_true", help="write the joint angles without PNG plots")
+    r.add_argument("--opensim", action="store_true",
+                   help="also scale Pose2Sim's OpenSim model to the subject and run inverse kinematics "
+                        "on <stem>_final.trc (DIR/<stem>/opensim/; needs opensim==4.6)")
     r.add_argument("--force", action="store_true", help="replace an existing DIR/<stem>/")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--debug", action="store_true", help="show the full traceback of internal errors")
@@ -129,7 +141,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         estimate_missing=args.estimate_missing, cutoff_hz=args.cutoff_hz,
         filter_order=args.filter_order, hold_bone_lengths=not args.free_bone_lengths,
         fit_skeleton=not args.no_fit, lifter=args.lifter, lifter_layout=args.lifter_layout,
-        force=args.force)
+        augmentation_cycles=args.augmentation_cycles, joint_angles=not args.no_angles,
+        angle_plots=not args.no_plots, opensim=args.opensim, force=args.force)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import numbers
 from dataclasses import asdict, dataclass, field
@@ -10,7 +11,7 @@ from pathlib import Path
 from .errors import EngineError
 
 _MAX_FILTER_ORDER = 12
-
+_MAX_CYCLES = 32
 
 
 def check_scail_size(size: tuple[int, int]) -> None:
@@ -44,6 +45,10 @@ class RunConfig:
     fit_skeleton: bool = True  # skeleton-constrained fit to the 2D landmarks (skeleton_fit.py)
     lifter: Path | None = None  # VideoPose3D checkpoint: its 3D replaces MediaPipe's as the prior
     lifter_layout: str = "coco17"  # 2D keypoint order the checkpoint was trained on
+    augmentation_cycles: int = 1  # LSTM heading ensemble size (see engine.augment.augment)
+    joint_angles: bool = True  # ISB angles: CSV, MOT and (angle_plots) PNG
+    angle_plots: bool = True
+    opensim: bool = False  # scale Pose2Sim's OpenSim model and run inverse kinematics
     force: bool = False
     extras: dict = field(default_factory=dict)
 
@@ -77,6 +82,12 @@ class RunConfig:
             # High orders make scipy's design overflow or ring; found only after all detection.
             raise EngineError(f"--filter-order must be an even number from 2 to {_MAX_FILTER_ORDER}, "
                               f"got {self.filter_order}")
+        cycles = self.augmentation_cycles
+        if not isinstance(cycles, numbers.Integral) or not 1 <= cycles <= _MAX_CYCLES:
+            raise EngineError(f"--augmentation-cycles must be a whole number from 1 to {_MAX_CYCLES}, "
+                              f"got {cycles}")
+        if self.opensim and importlib.util.find_spec("opensim") is None:
+            raise EngineError("--opensim needs the opensim package: pip install --no-deps opensim==4.6")
         if self.frames is not None:
             start, stop = self.frames
             if start < 0 or (stop is not None and stop <= start):

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .biomech import run_biomechanics
+from .biomech import warm_up as warm_up_biomechanics
 from .camera import Intrinsics
 from .config import RunConfig
 from .coords import camera_to_opensim
@@ -124,6 +126,7 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
     lifter = load_lifter(cfg.lifter, input_layout=cfg.lifter_layout) if cfg.lifter else None
     timings["probe_s"] = time.perf_counter() - t0
     progress(0.0, "reading video")
+    warm_up_biomechanics()  # loads the LSTM while MediaPipe runs
 
     t = time.perf_counter()
     track, subject = detect(cfg, info, start, stop, progress, cancel)
@@ -169,6 +172,11 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
             scail_record = run_scail(recon.markers, k, info.fps, cfg, tmp / "scail", track.hands, track.face,
                                      lambda f, m: progress(0.95 + 0.04 * f, m), cancel, first_frame=start)
         timings["write_s"] = time.perf_counter() - t
+        t = time.perf_counter()  # LSTM augmentation, ISB angles, TRC/C3D/CSV/MOT/PNG, OpenSim
+        biomech = run_biomechanics(camera_to_opensim(markers_22), info.fps, start, cfg, tmp, progress,
+                                   cancel, span=(0.99 if getattr(cfg, "scail", False) else 0.95, 1.0))
+        names |= biomech.pop("files")
+        timings["biomechanics_s"] = time.perf_counter() - t
         timings["total_s"] = time.perf_counter() - t0
         record = {
             "completed": True,
@@ -187,6 +195,7 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
             "timings": {key: round(v, 3) for key, v in timings.items()},
             "fps_pose": round(track.frames / max(timings["pose_s"], 1e-9), 2),
             "outputs": sorted(names.values()),
+            "biomechanics": biomech,
         }
         if cfg.scail:
             record["scail"] = scail_record

@@ -1,0 +1,189 @@
+"""The biomechanics stage: level the markers, augment them with the LSTM, compute ISB joint angles,
+write TRC/C3D/CSV/MOT/PNG, and optionally scale an OpenSim model and run inverse kinematics.
+
+Everything is written into the run's staged folder `out`, so nothing half-written ever appears.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .augment import augment, execution_providers
+from .c3d_io import write_c3d
+from .config import RunConfig
+from .errors import Cancelled
+from .isb_angles import GROUPS, joint_angles
+from .joint_sets import FINAL_65
+from .level import UP, estimate_up, floor_offset, level_rotation
+from .mot import write_mot
+from .trc import write_trc
+
+ProgressFn = Callable[[float, str], None]
+# (IK coordinate, ISB column) pairs compared in the side-by-side figure; the model's hip and knee
+# coordinates are flexion-positive like ours.
+IK_VS_ISB = (("hip_flexion_r", "hip_r_flex_deg"), ("hip_flexion_l", "hip_l_flex_deg"),
+             ("knee_angle_r", "knee_r_flex_deg"), ("knee_angle_l", "knee_l_flex_deg"))
+
+
+def final_markers(markers_22: np.ndarray, height_m: float, mass_kg: float, cycles: int = 1
+                  ) -> tuple[np.ndarray, dict]:
+    """(T, 22, 3) Y-up markers → (T, 65, 3) FINAL_65 markers, levelled (Y = estimated vertical) with
+    the feet on y = 0.01 m, and the transform applied (p_final = R p + [0, -floor, 0])."""
+    up = estimate_up(markers_22)
+    rot = level_rotation(up)
+    level22 = markers_22 @ rot.T
+    final = np.concatenate([level22, augment(level22, height_m, mass_kg, cycles=cycles)], axis=1)
+    floor = floor_offset(final, FINAL_65)
+    final[..., 1] -= floor
+    tilt = float(np.degrees(np.arccos(np.clip(up @ UP, -1.0, 1.0))))
+    return final, {"rotation": np.round(rot, 6).tolist(), "floor_offset_m": round(floor, 4),
+                   "tilt_corrected_deg": round(tilt, 2)}
+
+
+def write_csv(path: Path, columns: dict[str, np.ndarray]) -> None:
+    """Comma-separated columns with a header row, 6 decimals, empty cells where unknown (pandas is
+    not used: importing it would cost more than the whole stage)."""
+    data = np.column_stack(list(columns.values()))
+    with open(path, "w", newline="\n") as fh:
+        fh.write(",".join(columns) + "\n")
+        for row in data:
+            fh.write(",".join(f"{v:.6f}" if np.isfinite(v) else "" for v in row) + "\n")
+
+
+def _write_angles(out: Path, stem: str, time_s: np.ndarray, angles: dict[str, dict[str, np.ndarray]],
+                  plots: bool) -> dict[str, str]:
+    folder = out / "joint_angles"
+    folder.mkdir(exist_ok=True)
+    files: dict[str, str] = {}
+    for group in GROUPS:
+        rel = f"joint_angles/{stem}_{group}.csv"
+        write_csv(out / rel, {"time_s": time_s, **angles[group]})
+        files[f"angles_{group}_csv"] = rel
+    rel = f"joint_angles/{stem}_joint_angles.mot"
+    write_mot(out / rel, time_s, {k: v for g in GROUPS for k, v in angles[g].items()}, name=f"{stem}_angles")
+    files["angles_mot"] = rel
+    if plots:
+        from .angle_plots import plot_angles
+
+        pngs = plot_angles(folder, stem, time_s, angles, f"{stem}: joint angles (ISB)")
+        files |= {f"angles_{g}_png": str(p.relative_to(out)) for g, p in pngs.items()}
+    return files
+
+
+def _ik_vs_isb(out: Path, stem: str, time_s: np.ndarray, ik_mot: Path,
+               angles: dict[str, dict[str, np.ndarray]] | None) -> tuple[dict, dict[str, str]]:
+    """RMS difference of IK hip/knee flexion vs the ISB angles, and a side-by-side PNG."""
+    if angles is None:
+        return {}, {}
+    from .angle_plots import plot_comparison
+    from .mot import read_mot
+
+    t_ik, ik = read_mot(ik_mot)
+    flat = {k: v for g in GROUPS for k, v in angles[g].items()}
+    stats, panels = {}, {}
+    for coord, col in IK_VS_ISB:
+        ours = np.interp(t_ik, time_s, flat[col], left=np.nan, right=np.nan)
+        stats[f"{coord}_vs_isb_rms_deg"] = round(float(np.sqrt(np.nanmean((ik[coord] - ours) ** 2))), 2)
+        panels[coord] = {"OpenSim IK": ik[coord], f"ISB {col[:-4]}": ours}
+    rel = f"opensim/{stem}_ik_vs_isb.png"
+    plot_comparison(out / rel, t_ik, panels, f"{stem}: OpenSim IK vs ISB flexion")
+    return stats, {"ik_vs_isb_png": rel}
+
+
+_warm: threading.Thread | None = None
+
+
+def warm_up() -> None:
+    """Start loading the ONNX sessions (~0.1 s) in a background thread, to overlap with pose
+    detection (which leaves about one of two cores idle)."""
+    global _warm
+
+    def work() -> None:
+        try:
+            from .augment import _model
+
+            _model("lower")
+            _model("upper")
+        except Exception:  # noqa: BLE001 - only a head start: the stage itself reports real errors
+            pass
+
+    if _warm is None or not _warm.is_alive():
+        # Not a daemon: interpreter exit (e.g. after a bad-input error) must wait for it, since
+        # killing a thread inside onnxruntime's session set-up aborts the process.
+        _warm = threading.Thread(target=work, name="hp3d-biomech-warm-up", daemon=False)
+        _warm.start()
+
+
+def run_biomechanics(markers_22: np.ndarray, fps: float, first_frame: int, cfg: RunConfig, out: Path,
+                     progress: ProgressFn | None = None, cancel: threading.Event | None = None,
+                     span: tuple[float, float] = (0.95, 1.0)) -> dict:
+    """The stage: (T, 22, 3) POSE2SIM_22 markers in the TRC frame (Y up, metres) → files in `out`.
+
+    Returns the run.json record of the stage, with `files`: {key: path relative to `out`}."""
+    progress = progress or (lambda f, m: None)
+    cancel = cancel or threading.Event()
+    lo, hi = span
+
+    def step(frac: float, msg: str) -> None:
+        if cancel.is_set():
+            raise Cancelled()
+        progress(lo + (hi - lo) * frac, msg)
+
+    stem = cfg.stem
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(key: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[key] = round(now - clock, 4)
+        clock = now
+
+    step(0.0, "augmenting markers")
+    if _warm is not None:
+        _warm.join()
+    final, level = final_markers(markers_22, cfg.height_m, cfg.mass_kg, cfg.augmentation_cycles)
+    lap("augment_s")
+    time_s = (first_frame + np.arange(final.shape[0])) / fps
+    files = {"final_trc": f"{stem}_final.trc", "final_c3d": f"{stem}_final.c3d"}
+    write_trc(out / files["final_trc"], final, FINAL_65, fps, first_frame=first_frame)
+    write_c3d(out / files["final_c3d"], final, FINAL_65, fps, first_frame=first_frame)
+    lap("marker_files_s")
+    record: dict = {"markers": len(FINAL_65), "augmentation_cycles": cfg.augmentation_cycles,
+                    "onnx_providers": execution_providers()[:1], "level": level,
+                    "augmented_frames": int(np.isfinite(final[:, len(FINAL_65) - 1, 0]).sum())}
+
+    angles = None
+    if cfg.joint_angles:
+        step(0.3, "joint angles")
+        angles = joint_angles({n: final[:, k] for k, n in enumerate(FINAL_65)})
+        lap("angles_s")
+        files |= _write_angles(out, stem, time_s, angles, plots=cfg.angle_plots)
+        lap("angle_files_s")
+        record["angle_groups"] = list(GROUPS)
+
+    if cfg.opensim:
+        step(0.6, "OpenSim scaling and IK")
+        from .opensim_ik import run_opensim
+
+        os_dir = out / "opensim"
+        ok = np.isfinite(final).all(axis=(1, 2))
+        t_ok = time_s[ok] if ok.any() else time_s
+        ik = run_opensim(out / files["final_trc"], os_dir, stem, cfg.height_m, cfg.mass_kg,
+                         float(t_ok[0]), float(t_ok[-1]))
+        rms = ik.pop("rms_per_frame_m")
+        for key in ("scaled_model", "ik_mot", "log", "marker_errors_file"):
+            files[f"opensim_{key}"] = f"opensim/{ik.pop(key)}"
+        stats, more = _ik_vs_isb(out, stem, time_s, out / files["opensim_ik_mot"], angles)
+        files |= more
+        record["opensim"] = {**ik, "ik_frames": int(len(rms)), **stats}
+        lap("opensim_s")
+    record["timings"] = timings
+    step(1.0, "biomechanics written")
+    record["files"] = files
+    return record
