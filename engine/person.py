@@ -32,26 +32,33 @@ def _pose_people(rgb: np.ndarray, max_people: int = 4) -> list[Box]:
 
     img = rgb.copy()
     h, w = img.shape[:2]
-    boxes: list[Box] = []
+    # The whole search, not only the construction: TFLite and glog log from the graph's own
+    # threads at the first process(), which would print five lines beside the progress bar.
     with _quiet_native_stderr():
         pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
                                       min_detection_confidence=0.5)
-    try:
-        for _ in range(max_people):
-            res = pose.process(img)
-            if res.pose_landmarks is None:
-                break
-            pts = np.array([(lm.x * w, lm.y * h) for lm in res.pose_landmarks.landmark
-                            if lm.visibility > 0.5])
-            if len(pts) < 4:
-                break
-            (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
-            boxes.append((float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
-            pad_x, pad_y = 0.15 * (x1 - x0), 0.15 * (y1 - y0)
-            img[int(max(0, y0 - pad_y)):int(min(h, y1 + pad_y)),
-                int(max(0, x0 - pad_x)):int(min(w, x1 + pad_x))] = 127
-    finally:
-        pose.close()
+        try:
+            boxes = _search(pose, img, w, h, max_people)
+        finally:
+            pose.close()
+    return boxes
+
+
+def _search(pose, img: np.ndarray, w: int, h: int, max_people: int) -> list[Box]:
+    boxes: list[Box] = []
+    for _ in range(max_people):
+        res = pose.process(img)
+        if res.pose_landmarks is None:
+            break
+        pts = np.array([(lm.x * w, lm.y * h) for lm in res.pose_landmarks.landmark
+                        if lm.visibility > 0.5])
+        if len(pts) < 4:
+            break
+        (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
+        boxes.append((float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
+        pad_x, pad_y = 0.15 * (x1 - x0), 0.15 * (y1 - y0)
+        img[int(max(0, y0 - pad_y)):int(min(h, y1 + pad_y)),
+            int(max(0, x0 - pad_x)):int(min(w, x1 + pad_x))] = 127
     return boxes
 
 
