@@ -80,9 +80,10 @@ def augment(markers_22: np.ndarray, height_m: float, mass_kg: float, cycles: int
     `cycles` = N > 1 is a heading ensemble: the model also sees the subject turned about the vertical
     through `Hip` by k · 360°/N (k = 1 … N−1); each output is turned back and the N are averaged.
     The LSTM's errors depend on the heading (turning the demo's input by 90° moves its markers by
-    ~9 mm), so averaging them out steadies the markers: on the demo's four cameras, 8 cycles lower
-    the spread (CV) of rigid augmented-marker distances from 5.4 % to 4.8 % at equal jitter
-    (benchmarks/augmentation_cycles.py)."""
+    ~9 mm), so averaging them out steadies the markers: on the demo's four cameras, 4 cycles lower
+    the spread (CV) of rigid augmented-marker distances from 4.6 % to 4.1 % and their jitter from
+    7.3 to 6.9 m/s² (benchmarks/biomechanics.py cycles). Averaging over small random input
+    perturbations instead was tried and made both worse (it adds per-frame noise)."""
     if cycles < 1:
         raise ValueError(f"cycles must be ≥ 1, got {cycles}")
     p = np.asarray(markers_22, dtype=np.float64)

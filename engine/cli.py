@@ -116,10 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--lifter-layout", choices=("coco17", "h36m17"), default="coco17",
                    help="2D keypoint order the checkpoint was trained on (default coco17, as in "
                         "VideoPose3D's in-the-wild model)")
-    r.add_argument("--augmentation-cycles", type=int, default=1, metavar="N",
+    r.add_argument("--augmentation-cycles", type=int, default=4, metavar="N",
                    help="average the LSTM marker augmenter over N headings of the subject (turned "
-                        "about the vertical by k*360/N degrees and back); steadier markers, N times "
-                        "the augmentation time (default 1: one plain run)")
+                        "about the vertical by k*360/N degrees and back): steadier augmented markers "
+                        "for N times the augmentation time (default 4; 1 = Pose2Sim's single pass)")
     r.add_argument("--no-angles", action="store_true",
                    help="skip the ISB joint angles (CSV, MOT and PNG in DIR/<stem>/joint_angles/)")
     r.add_argument("--no-plots", action="store_true", help="write the joint angles without PNG plots")

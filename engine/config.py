@@ -45,7 +45,7 @@ class RunConfig:
     fit_skeleton: bool = True  # skeleton-constrained fit to the 2D landmarks (skeleton_fit.py)
     lifter: Path | None = None  # VideoPose3D checkpoint: its 3D replaces MediaPipe's as the prior
     lifter_layout: str = "coco17"  # 2D keypoint order the checkpoint was trained on
-    augmentation_cycles: int = 1  # LSTM heading ensemble size (see engine.augment.augment)
+    augmentation_cycles: int = 4  # LSTM heading ensemble size (see engine.augment.augment)
     joint_angles: bool = True  # ISB angles: CSV, MOT and (angle_plots) PNG
     angle_plots: bool = True
     opensim: bool = False  # scale Pose2Sim's OpenSim model and run inverse kinematics

@@ -58,6 +58,7 @@ def floor_offset(markers: np.ndarray, names: Sequence[str], clearance_m: float =
     but from the 2nd percentile of each frame's lowest foot marker rather than the single minimum."""
     feet = [k for k, n in enumerate(names)
             if any(t in n for t in ("calc", "toe", "5meta", "Heel", "BigToe", "SmallToe"))]
-    lowest = np.nanmin(markers[:, feet, 1], axis=1) if feet else np.array([np.nan])
-    lowest = lowest[np.isfinite(lowest)]
+    y = markers[:, feet, 1] if feet else np.full((1, 1), np.nan)
+    y = y[np.isfinite(y).any(axis=1)]  # frames with at least one foot marker
+    lowest = np.nanmin(y, axis=1) if len(y) else np.zeros(0)
     return float(np.percentile(lowest, 2) - clearance_m) if len(lowest) else 0.0
