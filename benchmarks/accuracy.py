@@ -3,7 +3,9 @@
 For each camera, runs the engine on that camera's video, reads back its initial.trc, and prints
 PA-MPJPE over the 12 limb joints, rigid MPJPE (camera frame, no alignment), bone-length CV,
 knee/elbow 3-point angle RMSE and mean acceleration — next to the same figures for MediaPipe's
-raw world landmarks (which have no camera placement, so no rigid MPJPE).
+raw world landmarks (which have no camera placement, so no rigid MPJPE). A second table gives hip,
+knee and elbow flexion RMSE of the ISB angles (from final.trc) and of 3-point angles (see
+isb_flexion.py for how the reference's ISB angles are made).
 
     .venv/bin/python benchmarks/accuracy.py [--height 1.72] [--extra-args "--estimate-missing"]
 """
@@ -21,6 +23,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from isb_flexion import (  # noqa: E402
+    isb_flexion,
+    isb_flexion_from_22,
+    rmse_by_joint,
+    three_point_flexion,
+)
 from metrics import (  # noqa: E402
     BONES,
     LIMB_12,
@@ -34,8 +42,9 @@ from metrics import (  # noqa: E402
 from multiview_reference import load_reference  # noqa: E402
 
 from engine.cli import build_parser, config_from_args  # noqa: E402
-from engine.coords import CAMERA_TO_OPENSIM  # noqa: E402
+from engine.coords import CAMERA_TO_OPENSIM, camera_to_opensim  # noqa: E402
 from engine.joint_sets import MP, POSE2SIM_22  # noqa: E402
+from engine.markers import mediapipe_to_pose2sim  # noqa: E402
 from engine.pipeline import run  # noqa: E402
 from engine.trc import read_trc  # noqa: E402
 
@@ -85,6 +94,10 @@ def main() -> None:
     print(f"reference: {ref.world_33.shape[0]} frames @ {ref.fps:g} fps; engine --height {args.height}")
     print(f"{'camera':<8}{'source':<11}" + "".join(f"{c:>16}" for c in cols))
     worse = []
+    isb_rows = []
+    # The reference's own ISB angles: its 22 markers, upright by the calibration (world Z up → Y up).
+    ref_22 = mediapipe_to_pose2sim(ref.world_33 @ np.array([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]]).T)
+    ref_flex: dict[str, dict] = {"3pt": three_point_flexion(ref_22)}
     with tempfile.TemporaryDirectory() as tmp:
         for c, cam in enumerate(ref.cameras):
             video = Path(load_reference.__globals__["demo_dir"]()) / "videos" / f"{cam.name}.mp4"
@@ -97,9 +110,36 @@ def main() -> None:
                     "mediapipe": score(ref.world_landmarks[c].astype(float), ref_cam, ref.fps, rigid=False)}
             for source, s in rows.items():
                 print(f"{cam.name:<8}{source:<11}" + "".join(f"{s[k]:>16.2f}" for k in cols))
+            final, _, _ = read_trc(res.files["final_trc"])
+            bio = res.record["biomechanics"]
+            cycles = bio["augmentation_cycles"]  # the same LSTM ensemble on every side
+            if "isb" not in ref_flex:
+                ref_flex["isb"] = isb_flexion_from_22(ref_22, args.height, vertical_known=True, cycles=cycles)
+            raw_22 = camera_to_opensim(mediapipe_to_pose2sim(ref.world_landmarks[c].astype(float)))
+            ik_cm = 100 * bio["opensim"]["rms_mean_m"] if "opensim" in bio else float("nan")
+            for source, isb, tp, ik in (
+                    ("engine", isb_flexion(final), three_point_flexion(final[:, :22]), ik_cm),
+                    ("mediapipe", isb_flexion_from_22(raw_22, args.height, cycles=cycles),
+                     three_point_flexion(raw_22), float("nan"))):
+                isb_rows.append((cam.name, source, rmse_by_joint(isb, ref_flex["isb"]),
+                                 rmse_by_joint(tp, ref_flex["3pt"]), ik))
             if rows["engine"]["pa_mpjpe_mm"] > rows["mediapipe"]["pa_mpjpe_mm"]:
                 worse.append(cam.name)
     print("engine worse than raw MediaPipe on PA-MPJPE:", ", ".join(worse) or "no camera")
+    print("\nFlexion RMSE (deg, left and right pooled) against the 4-view reference. ISB: LSTM "
+          "augmentation + ISB angles run on\nthe reference's own 22 markers (the reference has no "
+          "augmented markers); mediapipe: raw world landmarks through\nthe same augmentation and "
+          "angles. 3pt: plain 3-point angles, no model. Target: ISB knee and elbow <= 8.\n"
+          "IK RMS: OpenSim inverse kinematics marker RMS (with --extra-args --opensim), target <= 3 cm.")
+    print(f"{'camera':<8}{'source':<11}" + "".join(f"{'ISB ' + j:>12}" for j in ("hip", "knee", "elbow"))
+          + "".join(f"{'3pt ' + j:>12}" for j in ("hip", "knee", "elbow")) + f"{'IK RMS cm':>12}")
+    missed = []
+    for name, source, isb, tp, ik in isb_rows:
+        print(f"{name:<8}{source:<11}" + "".join(f"{isb[j]:>12.2f}" for j in ("hip", "knee", "elbow"))
+              + "".join(f"{tp[j]:>12.2f}" for j in ("hip", "knee", "elbow")) + f"{ik:>12.2f}")
+        if source == "engine" and max(isb["knee"], isb["elbow"]) > 8:
+            missed.append(name)
+    print("ISB knee/elbow flexion RMSE above 8 deg:", ", ".join(missed) or "no camera")
 
 
 if __name__ == "__main__":
