@@ -31,7 +31,14 @@ pytestmark = pytest.mark.engine_run
 
 N_FRAMES = CAM01_SLICE[1] - CAM01_SLICE[0]
 EXPECTED_FILES = {"cam01_raw_landmarks.csv", "cam01_initial.trc", "cam01_markers.npz", "cam01_quality.csv",
-                  "run.json"}
+                  "run.json",
+                  # the biomechanics stage (tests/test_biomech_run.py checks what is inside)
+                  "cam01_final.trc", "cam01_final.c3d", "joint_angles"}
+
+
+def _top(relative: str | Path) -> str:
+    """First component of a path relative to the result folder (joint_angles/x.csv → joint_angles)."""
+    return Path(relative).parts[0]
 
 
 def pose2sim_read_trc(path: Path):
@@ -52,11 +59,11 @@ def trc(cam01_run):
 # --- the files -------------------------------------------------------------------------------
 
 
-def test_output_folder_holds_exactly_the_four_files(cam01_run):
+def test_output_folder_holds_exactly_the_expected_files(cam01_run):
     res = cam01_run.result
     assert res.out_dir == cam01_run.out_dir / "cam01"
     assert {p.name for p in res.out_dir.iterdir()} == EXPECTED_FILES
-    assert {p.name for p in res.files.values()} == EXPECTED_FILES
+    assert {_top(p.relative_to(res.out_dir)) for p in res.files.values()} == EXPECTED_FILES
     assert [p.name for p in cam01_run.out_dir.iterdir()] == ["cam01"], "temporary folders left behind"
 
 
@@ -192,7 +199,7 @@ def test_run_json_records_the_run(cam01_run):
     assert record["config"]["frames"] == list(CAM01_SLICE)
     assert record["video"]["fps"] == 60 and record["video"]["frame_count"] == 100
     assert (record["video"]["width"], record["video"]["height"]) == (1080, 1920)
-    assert sorted(record["outputs"]) == sorted(EXPECTED_FILES)
+    assert {_top(o) for o in record["outputs"]} == EXPECTED_FILES
 
 
 def test_raw_landmarks_csv(cam01_run):
