@@ -7,7 +7,7 @@ import platform
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from .quality import quality_flags, summarise, write_quality_csv
 from .reconstruct import Reconstruction, reconstruct
 from .swaps import repair_mirrored
 from .trc import write_trc
-from .video import VideoInfo, probe, resolve_range, stream_frames
+from .video import VideoInfo, frame_timing, probe, resolve_range, stream_frames
 
 ProgressFn = Callable[[float, str], None]
 
@@ -82,14 +82,16 @@ def _choose_subject(rgb: np.ndarray, cfg: RunConfig, info: VideoInfo) -> tuple[S
 
 
 def detect(cfg: RunConfig, info: VideoInfo, start: int, stop: int,
-           progress: ProgressFn, cancel: threading.Event) -> tuple[LandmarkTrack, dict]:
-    """Stream the frames through MediaPipe; returns the landmark track and the subject record."""
+           progress: ProgressFn, cancel: threading.Event) -> tuple[LandmarkTrack, dict, dict]:
+    """Stream the frames through MediaPipe; returns the landmark track, the subject record and
+    the frames' timing (video.frame_timing)."""
     track = LandmarkTrack(stop - start, holistic=cfg.holistic)
     subject: dict = {}
+    times: list[float] = []
     detector: PoseDetector | None = None
     n = 0
     try:
-        for idx, rgb in stream_frames(info, start, stop, cancel=cancel):
+        for idx, rgb in stream_frames(info, start, stop, cancel=cancel, timestamps=times):
             if cancel.is_set():
                 raise Cancelled()
             if detector is None:
@@ -106,7 +108,7 @@ def detect(cfg: RunConfig, info: VideoInfo, start: int, stop: int,
         raise Cancelled()
     if n < track.frames:
         track.truncate(n)
-    return track, subject
+    return track, subject, frame_timing(times, info.fps)
 
 
 def run(cfg: RunConfig, progress: ProgressFn | None = None,
@@ -129,7 +131,9 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
     warm_up_biomechanics()  # loads the LSTM while MediaPipe runs
 
     t = time.perf_counter()
-    track, subject = detect(cfg, info, start, stop, progress, cancel)
+    track, subject, timing = detect(cfg, info, start, stop, progress, cancel)
+    if timing["variable_frame_rate"]:
+        info = replace(info, fps=timing["mean_fps"])
     timings["pose_s"] = time.perf_counter() - t
     detection_rate = float(track.detected.mean()) if track.frames else 0.0
     if not track.detected.any():
@@ -183,7 +187,7 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
             "engine_version": __version__,
             "config": cfg.to_json(),
             "versions": _versions(),
-            "video": info.to_json(),
+            "video": info.to_json() | timing,
             "frames": {"first": start, "requested": stop - start, "read": track.frames,
                        "detected": int(track.detected.sum())},
             "detection_rate": round(detection_rate, 4),

@@ -22,6 +22,9 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 # Decode may lag the declared frame count by a few frames for some encoders; more than this is
 # treated as a truncated or corrupt file.
 _TRUNCATION_SLACK = 2
+# Frames waiting between the reader thread and pose detection: at most this many bytes (8 frames
+# of 1080p; 2 of 8K), so that memory stays flat whatever the resolution.
+_QUEUE_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -92,14 +95,18 @@ def resolve_range(info: VideoInfo, frames: tuple[int, int | None] | None) -> tup
     return start, min(stop, info.frame_count)
 
 
-def stream_frames(info: VideoInfo, start: int, stop: int, buffer: int = 8,
-                  cancel: threading.Event | None = None) -> Iterator[tuple[int, np.ndarray]]:
+def stream_frames(info: VideoInfo, start: int, stop: int, buffer: int | None = None,
+                  cancel: threading.Event | None = None,
+                  timestamps: list[float] | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (frame_index, RGB frame) for frames [start, stop), decoded in a reader thread.
 
     The bounded queue holds memory flat whatever the length; the thread overlaps decoding with
     pose inference, which leaves a core idle on its own. Raises EngineError if the file ends
-    early (truncated or corrupt).
+    early (truncated or corrupt). `timestamps`, if given, receives each yielded frame's
+    presentation time in seconds (variable-frame-rate videos are not evenly spaced).
     """
+    if buffer is None:
+        buffer = int(np.clip(_QUEUE_BYTES // max(1, info.width * info.height * 3), 2, 8))
     q: queue.Queue = queue.Queue(maxsize=buffer)
     halt = threading.Event()  # set when the consumer stops early, or on cancel
     cancel = cancel or threading.Event()
@@ -119,7 +126,7 @@ def stream_frames(info: VideoInfo, start: int, stop: int, buffer: int = 8,
                 if not ok or frame is None:
                     q.put(("end", idx))
                     return
-                q.put((idx, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)))
+                q.put((idx, (cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), cap.get(cv2.CAP_PROP_POS_MSEC))))
             q.put(("end", stop))
         except Exception as exc:  # surfaced in the consumer thread
             q.put(("error", exc))
@@ -129,6 +136,7 @@ def stream_frames(info: VideoInfo, start: int, stop: int, buffer: int = 8,
 
     thread = threading.Thread(target=reader, name="video-reader", daemon=True)
     thread.start()
+    last_ms = float("nan")
     try:
         while True:
             item = q.get()
@@ -136,14 +144,17 @@ def stream_frames(info: VideoInfo, start: int, stop: int, buffer: int = 8,
                 break
             tag, payload = item
             if tag == "end":
-                if stop - payload > _TRUNCATION_SLACK:
+                if stop - payload > _TRUNCATION_SLACK and not _reached_end(info, last_ms):
                     raise EngineError(
                         f"video is truncated or corrupt: decoding stopped at frame {payload} of "
                         f"{stop} (use --frames {start}:{payload} to process the readable part)")
                 continue
             if tag == "error":
                 raise EngineError(f"video decoding failed: {payload}")
-            yield tag, payload
+            rgb, last_ms = payload
+            if timestamps is not None:
+                timestamps.append(last_ms / 1000.0)
+            yield tag, rgb
     finally:
         halt.set()
         # Drain so the reader can exit if it is blocked on a full queue.
@@ -153,3 +164,27 @@ def stream_frames(info: VideoInfo, start: int, stop: int, buffer: int = 8,
             except queue.Empty:
                 pass
         thread.join(timeout=1.0)
+
+
+def _reached_end(info: VideoInfo, last_ms: float) -> bool:
+    """Whether the last decoded frame lies at the container's end. Matroska, WebM and other
+    formats without a frame count in their header make OpenCV estimate it as duration × frame
+    rate, which a variable-frame-rate video overshoots: there, fewer frames is not truncation."""
+    duration_ms = 1000.0 * info.frame_count / info.fps
+    return bool(np.isfinite(last_ms)) and last_ms >= duration_ms - max(100.0, 3000.0 / info.fps)
+
+
+def frame_timing(times: list[float], fps: float) -> dict:
+    """How far the frames' own timestamps stray from evenly spaced frames, the timing every output
+    uses. A variable-frame-rate video (off by more than half a frame) gets its measured mean rate,
+    the evenly spaced timing closest to the truth; run.json records the rest of the drift."""
+    t = np.asarray(times, dtype=np.float64)
+    t = t[np.isfinite(t)] - (t[0] if len(t) else 0.0)
+    steps = np.arange(len(t))
+    drift = float(np.max(np.abs(t - steps / fps))) if len(t) else 0.0
+    out = {"variable_frame_rate": False, "declared_fps": fps, "max_drift_s": round(drift, 4)}
+    if len(t) > 2 and t[-1] > 0 and drift > 0.5 / fps:
+        mean = (len(t) - 1) / t[-1]
+        out |= {"variable_frame_rate": True, "mean_fps": round(mean, 4),
+                "max_drift_s": round(float(np.max(np.abs(t - steps / mean))), 4)}
+    return out
