@@ -3,6 +3,7 @@ one, then renamed into place."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -14,6 +15,11 @@ from pathlib import Path
 from .errors import EngineError
 
 TMP_PREFIX = ".hp3d-tmp-"
+# A result being replaced (--force) waits under this name until the new one is in place; not a
+# TMP_PREFIX name, so that a video whose name starts "old-" cannot be mistaken for one.
+OLD_PREFIX = ".hp3d-old-"
+# A full disk, a quota or a file-size limit: the user's to fix, so one line rather than a bug report.
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 def check_writable(out_dir: Path, final: Path, force: bool) -> None:
@@ -52,15 +58,27 @@ def _make_dirs(path: Path) -> list[Path]:
 
 
 def clean_stale(out_dir: Path) -> list[Path]:
-    """Remove temporary folders left by runs that were killed (their owner process is gone)."""
+    """Remove temporary folders left by runs that were killed (their owner process is gone). A
+    previous result that a killed --force run had already moved aside is put back, not deleted."""
     removed = []
     if not out_dir.is_dir():
         return removed
-    for p in out_dir.glob(TMP_PREFIX + "*"):
+    for p in [*out_dir.glob(TMP_PREFIX + "*"), *out_dir.glob(OLD_PREFIX + "*")]:
         pid = p.name.rsplit("-", 1)[-1]
         if pid.isdigit() and _alive(int(pid)) and int(pid) != os.getpid():
             continue
-        shutil.rmtree(p, ignore_errors=True)
+        if p.name.startswith(OLD_PREFIX):  # .hp3d-old-<name>-<hex>-<pid>
+            final = out_dir / p.name[len(OLD_PREFIX):].rsplit("-", 2)[0]
+            if not final.exists():
+                try:
+                    p.rename(final)
+                    continue
+                except OSError:
+                    pass
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
         removed.append(p)
     return removed
 
@@ -93,7 +111,7 @@ def staged_folder(final: Path, force: bool = False) -> Iterator[Path]:
         if final.exists():
             if not force:
                 raise EngineError(f"output already exists: {final} (use --force to replace it)")
-            old = final.with_name(f"{TMP_PREFIX}old-{final.name}-{uuid.uuid4().hex[:8]}-{os.getpid()}")
+            old = final.with_name(f"{OLD_PREFIX}{final.name}-{uuid.uuid4().hex[:8]}-{os.getpid()}")
             final.rename(old)
             try:
                 tagged.rename(final)
@@ -106,9 +124,12 @@ def staged_folder(final: Path, force: bool = False) -> Iterator[Path]:
                 old.unlink(missing_ok=True)
         else:
             tagged.rename(final)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tagged, ignore_errors=True)
         _remove_empty(created)
+        if isinstance(exc, OSError) and exc.errno in _NO_ROOM:
+            raise EngineError(f"cannot write the results in {final.parent}: {exc.strerror} "
+                              "(nothing was kept)") from None
         raise
 
 

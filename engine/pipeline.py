@@ -120,8 +120,8 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
     t0 = time.perf_counter()
 
     final = cfg.out_dir / cfg.stem
+    clean_stale(cfg.out_dir)  # first: it may put back a result that a killed --force run moved aside
     check_writable(cfg.out_dir, final, cfg.force)
-    clean_stale(cfg.out_dir)
     info = probe(cfg.video)
     start, stop = resolve_range(info, cfg.frames)
     k = Intrinsics.from_settings(info.width, info.height, cfg.fov_deg, cfg.focal_px)
