@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import traceback
+import warnings
 from pathlib import Path
 
 from .config import RunConfig
@@ -148,6 +149,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cancel = threading.Event()
+    # NaN marks unknown samples throughout the engine (a limb never seen, a person who left the
+    # frame): numpy's all-NaN warnings are expected there, and not for the user's terminal.
+    warnings.filterwarnings("ignore", r"(All-NaN|Mean of empty) slice", RuntimeWarning)
 
     def on_signal(signum, frame) -> None:  # noqa: ARG001
         cancel.set()
