@@ -18,13 +18,24 @@ def _set_mode(obj: bpy.types.Object, mode: str) -> None:
 
 
 def build_armature(name: str, rest: dict[str, np.ndarray], twist: dict[str, np.ndarray],
-                   collection: bpy.types.Collection) -> bpy.types.Object:
+                   collection: bpy.types.Collection,
+                   reuse: bpy.types.Object | None = None) -> bpy.types.Object:
     """Create an armature object (identity transform: armature space is world space) whose bones
-    run between the rest points, with each bone's Z axis rolled onto its twist reference."""
+    run between the rest points, with each bone's Z axis rolled onto its twist reference.
+
+    `reuse`: an armature object from an earlier import of the same result, given the new bones in
+    place of its old ones, so whatever points at it (constraints, parents, a cylinder rig) still does."""
     data = bpy.data.armatures.new(name)
     data.display_type = "OCTAHEDRAL"
-    obj = bpy.data.objects.new(name, data)
-    collection.objects.link(obj)
+    if reuse is not None:
+        obj, old = reuse, reuse.data
+        obj.data = data
+        if old is not None and old.users == 0:
+            bpy.data.armatures.remove(old)
+            data.name = name
+    else:
+        obj = bpy.data.objects.new(name, data)
+        collection.objects.link(obj)
     obj.show_in_front = True
     previous = bpy.context.view_layer.objects.active
     _set_mode(obj, "EDIT")

@@ -75,13 +75,22 @@ def build_scene(result: EngineResult, scene: bpy.types.Scene | None = None,
     Returns {"collection", "armature", "camera", "frames": (start, end), "keys": counts}.
     """
     scene = scene or bpy.context.scene
-    coll = bpy.data.collections.new(f"HP3D {result.stem}")
-    scene.collection.children.link(coll)
     pts = skeleton.skeleton_points(camera_to_blender(result.markers_camera))
     rest, twist = skeleton.rest_pose(pts)
     if not all(np.isfinite(v).all() for v in rest.values()):
         raise ValueError("the engine's markers never show a whole body; nothing to build")
-    arm = armature.build_armature(f"HP3D_{result.stem}", rest, twist, coll)
+    previous = find_previous(scene, result.folder)
+    if previous is not None:  # importing the same result again replaces it, never duplicates
+        coll = previous.users_collection[0]
+        for obj in [o for o in coll.objects if o.type == "CAMERA" and o.name.startswith("HP3D_")]:
+            cam_data = obj.data
+            bpy.data.objects.remove(obj)
+            if cam_data.users == 0:
+                bpy.data.cameras.remove(cam_data)
+    else:
+        coll = bpy.data.collections.new(f"HP3D {result.stem}")
+        scene.collection.children.link(coll)
+    arm = armature.build_armature(f"HP3D_{result.stem}", rest, twist, coll, reuse=previous)
     frames = result.blender_frames
     keys = armature.animate(arm, pts, frames, f"HP3D_{result.stem}")
     start, end = int(frames[0]), int(frames[-1])
@@ -92,6 +101,15 @@ def build_scene(result: EngineResult, scene: bpy.types.Scene | None = None,
                                   scene)
     arm["hp3d_output"] = str(result.folder)  # where the data came from, for the user and re-imports
     return {"collection": coll, "armature": arm, "camera": cam, "frames": (start, end), "keys": keys}
+
+
+def find_previous(scene: bpy.types.Scene, folder: Path) -> bpy.types.Object | None:
+    """The armature an earlier import of `folder` built in `scene` (also from a saved .blend)."""
+    want = {str(folder), str(Path(folder).resolve())}
+    for obj in scene.objects:
+        if obj.type == "ARMATURE" and obj.get("hp3d_output") in want and obj.users_collection:
+            return obj
+    return None
 
 
 def expected_points(result: EngineResult) -> dict[str, np.ndarray]:

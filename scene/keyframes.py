@@ -18,10 +18,15 @@ except ImportError:  # 4.2, 4.3
 
 
 def ensure_action(obj: bpy.types.Object, name: str) -> bpy.types.Action:
-    """A fresh action assigned to `obj` (with its own slot where slots exist)."""
+    """A fresh action assigned to `obj` (with its own slot where slots exist); the one it replaces
+    is deleted unless something else still uses it."""
     action = bpy.data.actions.new(name)
     ad = obj.animation_data or obj.animation_data_create()
+    old = ad.action
     ad.action = action
+    if old is not None and old.users == 0:
+        bpy.data.actions.remove(old)
+        action.name = name
     if action_ensure_channelbag_for_slot is not None and ad.action_slot is None:
         ad.action_slot = action.slots.new(obj.id_type, obj.name)
     return action

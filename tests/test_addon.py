@@ -288,15 +288,18 @@ def test_camera_settings_for_an_off_centre_principal_point() -> None:
 
 
 def test_import_result_operator_rebuilds_the_same_animation(operator_run) -> None:
+    """Importing the Run's folder again rebuilds the same animation in place of the first."""
     before = set(bpy.data.objects.keys())
+    arm = bpy.data.objects[operator_run.armature_name]
+    bpy.context.scene.frame_set(17)
+    tails = {name: np.array(arm.pose.bones[name].tail) for name in BONE_JOINTS}
     assert bpy.ops.humanpose3d.import_result(directory=str(operator_run.folder)) == {"FINISHED"}
-    new = [bpy.data.objects[n] for n in set(bpy.data.objects.keys()) - before]
-    arm = next(o for o in new if o.type == "ARMATURE")
-    old = bpy.data.objects[operator_run.armature_name]
+    assert set(bpy.data.objects.keys()) == before  # replaced, not duplicated
+    assert bpy.data.objects[operator_run.armature_name] == arm
+    bpy.context.scene.frame_set(1)
     bpy.context.scene.frame_set(17)
     for name in BONE_JOINTS:
-        np.testing.assert_allclose(np.array(arm.pose.bones[name].tail), np.array(old.pose.bones[name].tail),
-                                   atol=1e-6)
+        np.testing.assert_allclose(np.array(arm.pose.bones[name].tail), tails[name], atol=1e-6)
     with pytest.raises(RuntimeError, match=r"no \*_markers.npz"):  # an ERROR report, raised by bpy.ops
         bpy.ops.humanpose3d.import_result(directory=str(operator_run.folder / "missing"))
 
