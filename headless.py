@@ -4,7 +4,9 @@
     python headless.py -- VIDEO --height 1.72 --out DIR [...]          (with the bpy module)
     python headless.py -- --import-result DIR/STEM --blend F           (skip the engine)
 
-Every option of `python -m engine run` is accepted after `--`; `-- --help` lists them.
+Every option of `python -m engine run` is accepted after `--`; `-- --help` lists them. With the
+engine's `--scail` the scene also gets SCAIL's cylinder rig on the armature (and its SCAIL scene
+and camera); `--scail-blender` renders it with Blender into DIR/STEM/scail_blender/.
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="build the scene from a finished output folder instead of running the engine")
     p.add_argument("--keep-scene", action="store_true",
                    help="add to the current scene instead of starting from an empty one")
+    p.add_argument("--scail-blender", action="store_true",
+                   help="build SCAIL's cylinder rig on the armature and render it with Blender into "
+                        "DIR/<stem>/scail_blender/ (RGBA PNGs + MP4); the engine's --scail alone builds "
+                        "the rig without rendering")
+    p.add_argument("--scail-engine", choices=("auto", "workbench", "cycles"), default="auto",
+                   help="Blender engine for --scail-blender (default: the faster, timed on one frame)")
     p.add_argument("--engine-python", metavar="PY",
                    help="run the engine in a child process of this Python (one with the engine's "
                         "requirements), e.g. when Blender's own Python lacks mediapipe")
@@ -99,6 +107,33 @@ def _run_child(python: str, engine_args: list[str]) -> Path | None:
     return Path(outcome["done"])
 
 
+def _scail_blender(arm, result, size, render: bool, engine: str) -> int:
+    """SCAIL's cylinder rig on the armature, with the engine's camera fitted to the SCAIL size (the
+    engine's --scail-size, else the size its SCAIL render used, else SCAIL's default); with
+    `render`, the Blender render into the result's scail_blender/. Returns an exit code."""
+    from importlib import import_module
+
+    import bpy
+
+    rig = import_module(f"{PACKAGE}.scene.scail_rig")
+    scail = import_module(f"{PACKAGE}.scene.scail_render")
+    size = size or (result.record.get("scail") or {}).get("size")
+    mapping = rig.resolve_preset([b.name for b in arm.data.bones], "HP3D")
+    st = scail.setup(bpy.context.scene, arm, mapping, size=tuple(size) if size else None)
+    k = st.intrinsics
+    print(f"scail rig: {len(st.rig.limbs)} limbs in scene '{st.scene.name}', camera {k.width}x{k.height}")
+    if not render:
+        return 0
+    try:
+        name = scail.pick_engine(st.scene) if engine == "auto" else engine.upper()
+        res = scail.render(st.scene, result.folder / "scail_blender", result.stem, name)
+    except (RuntimeError, OSError) as exc:
+        sys.stderr.write(f"error: SCAIL render: {exc}\n")
+        return 1
+    print(f"scail blender: {res.frames} frames with {name.lower()} in {res.seconds:.1f} s -> {res.mp4}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args_in = script_args(sys.argv if argv is None else argv)
     ours, rest = _parser().parse_known_args(args_in)
@@ -114,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     t0 = time.perf_counter()
+    engine_args = None
     if ours.import_result is not None:
         if rest:
             sys.stderr.write(f"error: --import-result takes no engine options, got {' '.join(rest)}\n")
@@ -138,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     if not ours.keep_scene:
         bpy.ops.wm.read_factory_settings(use_empty=True)
     try:
-        built = build.build_scene(build.load_result(folder), bpy.context.scene)
+        result = build.load_result(folder)
+        built = build.build_scene(result, bpy.context.scene)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
@@ -149,6 +186,11 @@ def main(argv: list[str] | None = None) -> int:
         ours.fbx.parent.mkdir(parents=True, exist_ok=True)
         export.export_fbx(ours.fbx, built["armature"])
         print(f"fbx: {ours.fbx}")
+    wants_rig = engine_args is not None and (engine_args.scail or engine_args.scail_size is not None)
+    if ours.scail_blender or wants_rig:
+        size = engine_args.scail_size if engine_args is not None else None
+        if _scail_blender(built["armature"], result, size, ours.scail_blender, ours.scail_engine):
+            return 1
     if ours.blend is not None:
         ours.blend.parent.mkdir(parents=True, exist_ok=True)
         bpy.ops.wm.save_as_mainfile(filepath=str(ours.blend.resolve()), check_existing=False)

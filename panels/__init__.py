@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import properties, sidebar
+from . import properties, scail, sidebar
 
 _CLASSES = (sidebar.HP3D_PT_main,)
 
@@ -13,9 +13,11 @@ def register() -> None:
     properties.register()
     for cls in _CLASSES:
         bpy.utils.register_class(cls)
+    scail.register()  # its sub-panel needs HP3D_PT_main registered
 
 
 def unregister() -> None:
+    scail.unregister()
     for cls in reversed(_CLASSES):
         bpy.utils.unregister_class(cls)
     properties.unregister()
