@@ -59,7 +59,7 @@ def render_panel(time_s: np.ndarray, cols: Mapping[str, np.ndarray], title: str)
     values = [np.asarray(v, float) for v in cols.values()]
     finite = np.concatenate([v[np.isfinite(v)] for v in values] + [np.zeros(0)])
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 1.0)
-    yt = nice_ticks(lo, hi)
+    yt = nice_ticks(lo, hi + 0.08 * len(values) * max(hi - lo, 1.0))  # headroom for the legend
     xt = nice_ticks(float(t[0]), float(t[-1])) if len(t) > 1 else np.array([0.0])
     ylo, yhi = float(yt[0]), float(yt[-1])
     xlo, xhi = float(t[0]), float(t[-1]) if len(t) > 1 and t[-1] > t[0] else float(t[0]) + 1.0
@@ -79,16 +79,20 @@ def render_panel(time_s: np.ndarray, cols: Mapping[str, np.ndarray], title: str)
             cv2.line(img, (xx, y0), (xx, y1), (232, 232, 232), 1)
             cv2.putText(img, _label(v), (xx - 8, y1 + 15), _FONT, 0.36, (60, 60, 60), 1, cv2.LINE_AA)
     cv2.rectangle(img, (x0, y0), (x1, y1), (90, 90, 90), 1)
-    for k, (name, v) in enumerate(zip(cols, values)):
-        colour, label = _series_style(k, name)
+    styles = [_series_style(k, name) for k, name in enumerate(cols)]
+    for (colour, _), v in zip(styles, values):
         ok = np.isfinite(v)
         edges = np.flatnonzero(np.diff(np.concatenate([[0], ok.astype(np.int8), [0]])))
         runs = [px(t[a:b], v[a:b]) for a, b in zip(edges[::2], edges[1::2])]
         cv2.polylines(img, [np.round(r * 16).astype(np.int32) for r in runs], False, colour, 2,
                       cv2.LINE_AA, shift=4)
-        # Legend, top right inside the axes, one entry per series.
-        (tw, _), _ = cv2.getTextSize(label, _FONT, 0.36, 1)
-        lx, ly = x1 - 8 - tw - 22, y0 + 14 + 14 * k
+    # Legend on a white box, top right inside the axes, one entry per series.
+    tw = max(cv2.getTextSize(label, _FONT, 0.36, 1)[0][0] for _, label in styles)
+    lx = x1 - 10 - tw - 22
+    cv2.rectangle(img, (lx - 5, y0 + 3), (x1 - 3, y0 + 8 + 14 * len(styles)), (255, 255, 255), -1)
+    cv2.rectangle(img, (lx - 5, y0 + 3), (x1 - 3, y0 + 8 + 14 * len(styles)), (200, 200, 200), 1)
+    for k, (colour, label) in enumerate(styles):
+        ly = y0 + 16 + 14 * k
         cv2.line(img, (lx, ly - 4), (lx + 16, ly - 4), colour, 2, cv2.LINE_AA)
         cv2.putText(img, label, (lx + 20, ly), _FONT, 0.36, (40, 40, 40), 1, cv2.LINE_AA)
     head = f"{title}   (deg vs time, s)"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import EngineError
 from .joint_sets import OPENCAP_LOWER_35, OPENCAP_UPPER_8, POSE2SIM_22
 
 MODEL_VERSION = "v0.3"
@@ -34,7 +35,7 @@ def model_dir(kind: str) -> Path:
     """Folder of the shipped `lower` or `upper` model (model.onnx, mean.npy, std.npy)."""
     spec = importlib.util.find_spec("Pose2Sim")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("pose2sim is not installed: its LSTM marker augmenter is unavailable")
+        raise EngineError("pose2sim is not installed: its LSTM marker augmenter is unavailable")
     return Path(next(iter(spec.submodule_search_locations)), "MarkerAugmenter", "LSTM",
                 f"{MODEL_VERSION}_{kind}")
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import EngineError
 from .mot import read_mot
 from .trc import read_trc
 
@@ -41,7 +42,7 @@ def available() -> bool:
 def setup_dir() -> Path:
     spec = importlib.util.find_spec("Pose2Sim")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("pose2sim is not installed: its OpenSim model and setup files are unavailable")
+        raise EngineError("pose2sim is not installed: its OpenSim model and setup files are unavailable")
     return Path(next(iter(spec.submodule_search_locations)), "OpenSim_Setup")
 
 
