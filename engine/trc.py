@@ -17,7 +17,8 @@ def write_trc(path: Path, markers: np.ndarray, names: list[str] | tuple[str, ...
         f"PathFileType\t4\t(X/Y/Z)\t{Path(path).name}",
         "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\tOrigDataStartFrame\tOrigNumFrames",
         f"{fps:g}\t{fps:g}\t{n_frames}\t{n_markers}\t{units}\t{fps:g}\t1\t{n_frames}",
-        "Frame#\tTime\t" + "\t\t\t".join(names) + "\t\t",
+        # Pose2Sim ends this line with three tabs and its augmenter edits the header on that basis.
+        "Frame#\tTime\t" + "\t\t\t".join(names) + "\t\t\t",
         "\t\t" + "\t".join(f"X{i}\tY{i}\tZ{i}" for i in range(1, n_markers + 1)),
     ]
     frames = np.arange(1, n_frames + 1)
