@@ -2,10 +2,14 @@
 PY := .venv/bin/python
 DEMO_VIDEO = $(shell $(PY) -c "import importlib.util as u, pathlib as p; print(p.Path(u.find_spec('Pose2Sim').origin).parent / 'Demo_SinglePerson/videos/cam01.mp4')")
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv venv-bpy42 demo test test-blender42 lint bench clean
 
 venv:
 	@scripts/bootstrap.sh
+
+# .venv's engine stack with the Blender 4.2 LTS bpy module in front (scripts/bootstrap-bpy42.sh).
+venv-bpy42: venv
+	@scripts/bootstrap-bpy42.sh
 
 # The main job: engine + Blender scene (bpy module) on the demo video → output/cam01/ (markers,
 # angles, …), output/cam01.blend and output/cam01.fbx.
@@ -16,6 +20,11 @@ demo: venv
 test: venv
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q tests
+	@$(MAKE) --no-print-directory test-blender42
+
+# The add-on's tests again on Blender 4.2 LTS, the oldest Blender the manifest admits (5.0 above).
+test-blender42: venv-bpy42
+	.venv-bpy42/bin/python -m pytest -q tests/test_addon*.py
 
 lint: venv
 	$(PY) -m ruff check .
