@@ -56,6 +56,10 @@ def _size(text: str) -> tuple[int, int]:
     return size
 
 
+def _formats(text: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()))
+
+
 def _float(text: str) -> float:
     try:
         return float(text)
@@ -127,6 +131,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--opensim", action="store_true",
                    help="also scale Pose2Sim's OpenSim model to the subject and run inverse kinematics "
                         "on <stem>_final.trc (DIR/<stem>/opensim/; needs opensim==4.6)")
+    r.add_argument("--mesh", action="store_true",
+                   help="also fit the Anny body model to every frame: DIR/<stem>/mesh/<stem>_mesh.npz "
+                        "in SAM 3D Body's format (needs anny==0.6.2)")
+    r.add_argument("--mesh-format", type=_formats, default=(), metavar="FMT[,FMT]",
+                   help="also one mesh file per frame in DIR/<stem>/mesh/frames/: obj, ply and/or glb "
+                        "(implies --mesh)")
+    r.add_argument("--sex", choices=("female", "male"), default=None,
+                   help="the subject's sex, for the body mesh (default: fitted)")
+    r.add_argument("--age", type=_float, default=None, metavar="YEARS",
+                   help="the subject's age, for the body mesh (default: an adult)")
     r.add_argument("--force", action="store_true", help="replace an existing DIR/<stem>/")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--debug", action="store_true", help="show the full traceback of internal errors")
@@ -143,7 +157,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         filter_order=args.filter_order, hold_bone_lengths=not args.free_bone_lengths,
         fit_skeleton=not args.no_fit, lifter=args.lifter, lifter_layout=args.lifter_layout,
         augmentation_cycles=args.augmentation_cycles, joint_angles=not args.no_angles,
-        angle_plots=not args.no_plots, opensim=args.opensim, force=args.force)
+        angle_plots=not args.no_plots, opensim=args.opensim, mesh=args.mesh or bool(args.mesh_format),
+        mesh_formats=args.mesh_format, sex=args.sex, age_years=args.age, force=args.force)
 
 
 def main(argv: list[str] | None = None) -> int:

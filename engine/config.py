@@ -49,6 +49,10 @@ class RunConfig:
     joint_angles: bool = True  # ISB angles: CSV, MOT and (angle_plots) PNG
     angle_plots: bool = True
     opensim: bool = False  # scale Pose2Sim's OpenSim model and run inverse kinematics
+    mesh: bool = False  # Anny body mesh per frame in SAM 3D Body's format (engine.mesh)
+    mesh_formats: tuple[str, ...] = ()  # with mesh: also one obj / ply / glb file per frame
+    sex: str | None = None  # for the mesh: "female" / "male"; None: fitted
+    age_years: float | None = None  # for the mesh; None: an adult
     force: bool = False
     extras: dict = field(default_factory=dict)
 
@@ -88,6 +92,12 @@ class RunConfig:
                               f"got {cycles}")
         if self.opensim and importlib.util.find_spec("opensim") is None:
             raise EngineError("--opensim needs the opensim package: pip install --no-deps opensim==4.6")
+        if self.mesh or self.mesh_formats or self.sex is not None or self.age_years is not None:
+            from .mesh import available, check_mesh_options
+
+            check_mesh_options(tuple(self.mesh_formats), self.sex, self.age_years)
+            if self.mesh and not available():
+                raise EngineError("--mesh needs the anny body model: pip install anny==0.6.2")
         if self.frames is not None:
             start, stop = self.frames
             if start < 0 or (stop is not None and stop <= start):

@@ -17,3 +17,10 @@ def camera_to_opensim(points: np.ndarray) -> np.ndarray:
 
 def camera_to_blender(points: np.ndarray) -> np.ndarray:
     return points @ CAMERA_TO_BLENDER.T
+
+
+def flip_yz(points: np.ndarray) -> np.ndarray:
+    """SAM 3D Body's "camera system difference": its body model (MHR) is Y up with Z toward the
+    camera; flipping Y and Z turns that into the camera frame and back (its own inverse; the same
+    turn as camera_to_opensim)."""
+    return points * np.array([1.0, -1.0, -1.0], dtype=np.asarray(points).dtype)

