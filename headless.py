@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -50,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="export the armature and its animation as FBX (Unity/Unreal settings)")
     p.add_argument("--import-result", type=Path, metavar="DIR",
                    help="build the scene from a finished output folder instead of running the engine")
+    p.add_argument("--import-sam3d", type=Path, metavar="FILE",
+                   help="import a SAM 3D Body result (.npz/.pkl of its per-person dicts) or a "
+                        "<stem>_mesh.npz as meshes, levelled and grounded, instead of running the engine")
     p.add_argument("--keep-scene", action="store_true",
                    help="add to the current scene instead of starting from an empty one")
     p.add_argument("--scail-blender", action="store_true",
@@ -150,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     engine_args = None
+    if ours.import_sam3d is not None:
+        return _import_sam3d(ours, rest)
     if ours.import_result is not None:
         if rest:
             sys.stderr.write(f"error: --import-result takes no engine options, got {' '.join(rest)}\n")
@@ -184,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
           f"frames {start}-{end}")
     if ours.fbx is not None:
         ours.fbx.parent.mkdir(parents=True, exist_ok=True)
-        export.export_fbx(ours.fbx, built["armature"])
+        body = built.get("body")
+        export.export_fbx(ours.fbx, built["armature"], (body["armature"], body["mesh"]) if body else ())
         print(f"fbx: {ours.fbx}")
     wants_rig = engine_args is not None and (engine_args.scail or engine_args.scail_size is not None)
     if ours.scail_blender or wants_rig:
@@ -196,6 +203,31 @@ def main(argv: list[str] | None = None) -> int:
         bpy.ops.wm.save_as_mainfile(filepath=str(ours.blend.resolve()), check_existing=False)
         print(f"blend: {ours.blend}")
     print(f"done in {time.perf_counter() - t0:.1f} s ({folder})")
+    return 0
+
+
+def _import_sam3d(ours, rest: list[str]) -> int:
+    """--import-sam3d FILE [--blend F]: SAM 3D Body's meshes into the scene (scene/sam3d_import.py)."""
+    from importlib import import_module
+
+    import bpy
+
+    if rest:
+        sys.stderr.write(f"error: --import-sam3d takes no engine options, got {' '.join(rest)}\n")
+        return 2
+    if not ours.keep_scene:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+    try:
+        imported = import_module(f"{PACKAGE}.scene.sam3d_import").import_sam3d(ours.import_sam3d)
+    except (OSError, ValueError, KeyError, pickle.UnpicklingError) as exc:
+        sys.stderr.write(f"error: cannot import {ours.import_sam3d}: {exc}\n")
+        return 1
+    start, end = imported["frames"]
+    print(f"sam3d: {len(imported['meshes'])} people, frames {start}-{end}")
+    if ours.blend is not None:
+        ours.blend.parent.mkdir(parents=True, exist_ok=True)
+        bpy.ops.wm.save_as_mainfile(filepath=str(ours.blend.resolve()), check_existing=False)
+        print(f"blend: {ours.blend}")
     return 0
 
 

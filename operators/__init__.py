@@ -6,10 +6,10 @@ from __future__ import annotations
 
 
 def _classes() -> tuple:
-    from . import import_result, preferences, run, scail
+    from . import import_result, import_sam3d, preferences, run, scail
 
     return (preferences.HP3D_AP_preferences, run.HP3D_OT_run, run.HP3D_OT_cancel,
-            import_result.HP3D_OT_import_result, *scail.CLASSES)
+            import_result.HP3D_OT_import_result, import_sam3d.HP3D_OT_import_sam3d, *scail.CLASSES)
 
 
 def register() -> None:

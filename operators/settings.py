@@ -39,6 +39,8 @@ def engine_args(props) -> list[str]:
     if props.frame_start > 0 or props.frame_stop > 0:
         stop = str(props.frame_stop) if props.frame_stop > 0 else ""
         args += ["--frames", f"{props.frame_start}:{stop}"]
+    if getattr(props, "mesh", False):
+        args.append("--mesh")
     if props.overwrite:
         args.append("--force")
     return args

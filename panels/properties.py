@@ -33,6 +33,9 @@ class HP3D_PG_settings(PropertyGroup):
                              description="First video frame to process (0-based)")
     frame_stop: IntProperty(name="Stop", default=0, min=0,
                             description="Video frame to stop before; 0 processes to the end")
+    mesh: BoolProperty(name="Body Mesh", default=False,
+                       description="Also fit the Anny body model to every frame (SAM 3D Body's "
+                                   "format) and build it as a skinned, animated mesh")
     overwrite: BoolProperty(name="Replace Existing", default=True,
                             description="Replace an earlier result for the same video")
     result_dir: StringProperty(name="Result", subtype="DIR_PATH",

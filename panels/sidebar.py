@@ -27,6 +27,7 @@ class HP3D_PT_main(Panel):
         col.prop(props, "visibility_min")
         col.prop(props, "cutoff_hz")
         col.prop(props, "estimate_missing")
+        col.prop(props, "mesh")
         row = layout.row(align=True)
         row.prop(props, "frame_start")
         row.prop(props, "frame_stop")
@@ -48,3 +49,4 @@ class HP3D_PT_main(Panel):
         box = layout.box()
         box.prop(props, "result_dir")
         box.operator("humanpose3d.import_result", icon="IMPORT")
+        box.operator("humanpose3d.import_sam3d", icon="OUTLINER_OB_MESH")

@@ -15,7 +15,7 @@ import bpy
 import numpy as np
 
 from ..engine.coords import camera_to_blender
-from . import armature, camera, skeleton
+from . import armature, camera, mesh, skeleton
 
 
 @dataclass
@@ -70,9 +70,11 @@ def set_scene_timing(scene: bpy.types.Scene, fps: float, frame_start: int, frame
 
 def build_scene(result: EngineResult, scene: bpy.types.Scene | None = None,
                 with_camera: bool = True) -> dict:
-    """Build the armature (and camera) for `result` in a new collection of `scene`.
+    """Build the armature (and camera, and the body mesh of a --mesh run) for `result` in a new
+    collection of `scene`.
 
-    Returns {"collection", "armature", "camera", "frames": (start, end), "keys": counts}.
+    Returns {"collection", "armature", "camera", "frames": (start, end), "keys": counts, "body":
+    scene.mesh.build_body's dict or None}.
     """
     scene = scene or bpy.context.scene
     pts = skeleton.skeleton_points(camera_to_blender(result.markers_camera))
@@ -100,7 +102,12 @@ def build_scene(result: EngineResult, scene: bpy.types.Scene | None = None,
         cam = camera.build_camera(f"HP3D_{result.stem}_camera", result.intrinsics, coll, result.video,
                                   scene)
     arm["hp3d_output"] = str(result.folder)  # where the data came from, for the user and re-imports
-    return {"collection": coll, "armature": arm, "camera": cam, "frames": (start, end), "keys": keys}
+    body = None
+    mesh_file = mesh.find_mesh_file(result.folder)
+    if mesh_file is not None:  # --mesh: Anny's rig and the skinned body mesh (scene/mesh.py)
+        body = mesh.build_body(mesh.load_mesh_npz(mesh_file), f"HP3D_{result.stem}_body", coll)
+    return {"collection": coll, "armature": arm, "camera": cam, "frames": (start, end), "keys": keys,
+            "body": body}
 
 
 def find_previous(scene: bpy.types.Scene, folder: Path) -> bpy.types.Object | None:

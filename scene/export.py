@@ -38,8 +38,9 @@ def ensure_fbx_addon() -> None:
         addon_utils.enable("io_scene_fbx", default_set=True)
 
 
-def export_fbx(path: str | Path, armature: bpy.types.Object) -> Path:
-    """Write `armature` (only) with its action over the scene's frame range to `path`."""
+def export_fbx(path: str | Path, armature: bpy.types.Object, extra: tuple = ()) -> Path:
+    """Write `armature` with its action over the scene's frame range to `path`, and the `extra`
+    objects (the body mesh and its rig: a skinned mesh) with it."""
     ensure_fbx_addon()
     path = Path(path).resolve()
     view_layer = bpy.context.view_layer
@@ -47,12 +48,18 @@ def export_fbx(path: str | Path, armature: bpy.types.Object) -> Path:
     active = view_layer.objects.active
     for o in selected:
         o.select_set(False)
-    armature.select_set(True)
+    chosen = [armature, *extra]
+    for o in chosen:
+        o.select_set(True)
     view_layer.objects.active = armature
+    settings = dict(FBX_GAME_SETTINGS)
+    if extra:
+        settings["object_types"] = {"ARMATURE", "MESH"}
     try:
-        result = bpy.ops.export_scene.fbx(filepath=str(path), **FBX_GAME_SETTINGS)
+        result = bpy.ops.export_scene.fbx(filepath=str(path), **settings)
     finally:
-        armature.select_set(False)
+        for o in chosen:
+            o.select_set(False)
         for o in selected:
             o.select_set(True)
         view_layer.objects.active = active
