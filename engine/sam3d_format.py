@@ -38,7 +38,8 @@ MESH_FORMATS = ("obj", "ply", "glb")
 
 def sam3d_arrays(fit, intrinsics: Intrinsics, frame_index: np.ndarray, fps: float) -> dict[str, np.ndarray]:
     """A FitResult (engine.anny_fit) as SAM 3D Body's arrays stacked over frames (NaN where a frame
-    has no fit), plus our additions."""
+    has no fit), plus our additions. fit.vertices (165 kB a frame) becomes pred_vertices in place:
+    root-relative afterwards, not copied."""
     import roma  # comes with anny; only a mesh run gets here
     import torch
 
@@ -46,13 +47,13 @@ def sam3d_arrays(fit, intrinsics: Intrinsics, frame_index: np.ndarray, fps: floa
     rel = lambda x: (x - root[:, None]).astype(np.float32)  # noqa: E731
     n = len(root)
     kp_cam = fit.keypoints
-    with np.errstate(invalid="ignore", divide="ignore"):
-        kp2d = project(kp_cam, intrinsics).astype(np.float32)
-        uv = project(fit.vertices, intrinsics)
     bbox = np.full((n, 4), np.nan, np.float32)
     ok = fit.valid
-    if ok.any():
-        bbox[ok] = np.concatenate([np.nanmin(uv[ok], 1), np.nanmax(uv[ok], 1)], 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kp2d = project(kp_cam, intrinsics).astype(np.float32)
+        for i in np.flatnonzero(ok):  # a frame at a time: the vertices can be gigabytes
+            uv = project(fit.vertices[i], intrinsics)
+            bbox[i] = np.concatenate([uv.min(0), uv.max(0)])
     # Anny's model frame (Z up, facing -Y) → MHR's (Y up, facing +Z); rotation in MHR's frame.
     anny_to_mhr = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
     flip = np.diag([1.0, -1.0, -1.0])
@@ -62,7 +63,7 @@ def sam3d_arrays(fit, intrinsics: Intrinsics, frame_index: np.ndarray, fps: floa
     shape = np.array(list(fit.phenotype.values()) + list(fit.local_changes.values()), np.float32)
     n_b = len(fit.bone_labels)
     return {
-        "pred_vertices": rel(fit.vertices),
+        "pred_vertices": np.subtract(fit.vertices, root[:, None], out=fit.vertices),
         "faces": fit.faces.astype(np.int32),
         "pred_keypoints_3d": rel(kp_cam),
         "pred_keypoints_2d": kp2d,
