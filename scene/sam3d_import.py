@@ -99,9 +99,8 @@ def import_sam3d(source, name: str | None = None, collection: bpy.types.Collecti
         meshes.append(obj)
     frames = tracks[0].frames + frame_offset
     start, end = int(frames.min()), int(frames.max())
-    if len(frames) > 1:
-        scene.frame_start = min(scene.frame_start, start) if scene.frame_end >= end else start
-        scene.frame_end = max(scene.frame_end, end)
+    if len(frames) > 1:  # the scene's range grows to cover the sequence
+        scene.frame_start, scene.frame_end = min(scene.frame_start, start), max(scene.frame_end, end)
         scene.frame_set(start)
     cam = None
     tr = tracks[0]
