@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 DEMO_VIDEO = $(shell $(PY) -c "import importlib.util as u, pathlib as p; print(p.Path(u.find_spec('Pose2Sim').origin).parent / 'Demo_SinglePerson/videos/cam01.mp4')")
 
-.PHONY: venv venv-bpy42 demo test test-blender42 lint bench clean
+.PHONY: venv venv-bpy42 demo test test-blender42 lint bench extension clean
 
 venv:
 	@scripts/bootstrap.sh
@@ -26,6 +26,12 @@ test: venv
 test-blender42: venv-bpy42
 	.venv-bpy42/bin/python -m pytest -q tests/test_addon*.py
 
+# The Blender extension: the runtime wheels for linux-x64, windows-x64, macos-arm64 and macos-x64
+# into wheels/ (once; pip from PyPI), then one validated package per platform in dist/
+# (scripts/build_extension.py). Install one with Edit > Preferences > Get Extensions > Install from Disk.
+extension: venv
+	$(PY) scripts/build_extension.py
+
 lint: venv
 	$(PY) -m ruff check .
 
@@ -34,4 +40,4 @@ bench: venv
 	$(PY) benchmarks/accuracy.py
 
 clean:
-	rm -rf output .pytest_cache .ruff_cache
+	rm -rf output dist .pytest_cache .ruff_cache  # wheels/ stays: a download cache
