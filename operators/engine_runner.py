@@ -5,6 +5,9 @@ Takes exactly the options of `python -m engine run` and prints one JSON object p
 {"progress": f, "message": m} while running, then {"done": OUT_DIR, ...}, {"error": text} or
 {"cancelled": true}. A line "cancel" on stdin (or stdin closing, as when Blender dies) cancels:
 the engine stops between frames and deletes its temporary folder, so nothing half-written is left.
+
+The add-on folder must be on PYTHONPATH (operators/job.py's child_env puts it there): an extension
+edits no sys.path, so the engine is found as the top-level package `engine` that way.
 """
 
 from __future__ import annotations
@@ -14,11 +17,6 @@ import signal
 import sys
 import threading
 import traceback
-from pathlib import Path
-
-# This file runs as a script in a separate interpreter (Blender's or the user's "Engine Python"),
-# so putting the add-on folder on that interpreter's path touches nothing inside Blender.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 EXIT_CANCELLED = 130
 

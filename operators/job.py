@@ -15,6 +15,24 @@ import time
 from pathlib import Path
 
 RUNNER = Path(__file__).resolve().with_name("engine_runner.py")
+ADDON_ROOT = RUNNER.parents[1]  # the runner imports the engine from here as the top-level `engine`
+
+
+def _same_interpreter(python: str) -> bool:
+    """`python` is the interpreter running us (as written, not resolved: two venvs share one binary)."""
+    return os.path.normcase(os.path.abspath(python)) == os.path.normcase(os.path.abspath(sys.executable))
+
+
+def child_env(python: str) -> dict[str, str]:
+    """The child's environment: the add-on folder on PYTHONPATH (the runner edits no sys.path), and
+    with Blender's own Python also this process's sys.path, since Blender adds the site-packages of
+    the extension's wheels (extensions/.local/lib/pythonX.Y/site-packages) only inside Blender."""
+    paths = [str(ADDON_ROOT)]
+    if _same_interpreter(python):
+        paths += [p for p in sys.path if p and os.path.exists(p)]  # zips count too
+    paths += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(dict.fromkeys(paths)), PYTHONUNBUFFERED="1",
+                PYTHONIOENCODING="utf-8")
 
 
 class EngineJob:
@@ -26,7 +44,7 @@ class EngineJob:
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
         self.cancel_requested_at: float | None = None
         self.outcome: dict = {}  # the final event: {"done": …}, {"error": …} or {"cancelled": …}
-        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
+        env = child_env(python)
         flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # no console window on Windows
         self.proc = subprocess.Popen(
             [python, "-u", str(RUNNER), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -6,11 +6,12 @@ encodes the MP4 when it completes; in background mode it blocks until the files 
 from __future__ import annotations
 
 import re
-import tempfile
 from pathlib import Path
 
 import bpy
 from bpy.types import Operator
+
+from .settings import user_folder
 
 
 def _modules():
@@ -38,10 +39,11 @@ def _armature(context: bpy.types.Context, props) -> bpy.types.Object | None:
 
 
 def output_folder(props, armature: bpy.types.Object) -> Path:
-    """Absolute output folder; a blend-relative path in an unsaved file goes to the temp folder."""
+    """Absolute output folder; a blend-relative path in an unsaved file goes to the extension's user
+    folder (settings.user_folder)."""
     raw = props.output_dir.strip() or "//scail/"
     if raw.startswith("//") and not bpy.data.filepath:
-        return Path(tempfile.gettempdir()) / "hp3d_scail" / re.sub(r"[^\w.-]+", "_", armature.name)
+        return user_folder("hp3d_scail", re.sub(r"[^\w.-]+", "_", armature.name))
     return Path(bpy.path.abspath(raw))
 
 

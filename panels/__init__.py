@@ -6,14 +6,14 @@ import bpy
 
 from . import properties, scail, sidebar
 
-_CLASSES = (sidebar.HP3D_PT_main,)
+_CLASSES = sidebar.CLASSES  # the main panel first: the others are its sub-panels
 
 
 def register() -> None:
     properties.register()
     for cls in _CLASSES:
         bpy.utils.register_class(cls)
-    scail.register()  # its sub-panel needs HP3D_PT_main registered
+    scail.register()  # its sub-panel needs HP3D_PT_main registered, and comes after ours
 
 
 def unregister() -> None:

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import bpy
-from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import (
+    BoolProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    IntVectorProperty,
+    StringProperty,
+)
 from bpy.types import PropertyGroup
+
+# Blender 5.0 warns on (and its file browser will not write) "//" paths unless a property opts in;
+# 4.2 has no such option, so ask the RNA rather than the version.
+PATH_OPTIONS = ({"PATH_SUPPORTS_BLEND_RELATIVE"}
+                if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties else set())
+
+MESH_FORMAT_ITEMS = [("obj", "OBJ", "Wavefront OBJ per frame"), ("ply", "PLY", "Stanford PLY per frame"),
+                     ("glb", "glTF", "Binary glTF per frame")]
 
 
 class HP3D_PG_settings(PropertyGroup):
-    video_path: StringProperty(name="Video", subtype="FILE_PATH",
+    video_path: StringProperty(name="Video", subtype="FILE_PATH", options=PATH_OPTIONS,
                                description="Video of one person (any format FFmpeg reads)")
     height_m: FloatProperty(name="Height", default=1.72, min=0.5, max=2.6, precision=2,
                             unit="LENGTH", description="Subject height: sets the metric scale")
@@ -27,18 +42,73 @@ class HP3D_PG_settings(PropertyGroup):
     cutoff_hz: FloatProperty(name="Cut-off (Hz)", default=6.0, min=0.0, max=100.0,
                              description="Low-pass filter cut-off; 0 disables filtering")
     output_dir: StringProperty(name="Output", subtype="DIR_PATH", default="//hp3d_output/",
-                               description="Results go to <Output>/<video name>/ (an unsaved file "
-                                           "uses the system temporary folder)")
+                               options=PATH_OPTIONS,
+                               description="Results go to <Output>/<video name>/ (a relative path in an "
+                                           "unsaved file: the extension's user folder)")
     frame_start: IntProperty(name="Start", default=0, min=0,
                              description="First video frame to process (0-based)")
     frame_stop: IntProperty(name="Stop", default=0, min=0,
                             description="Video frame to stop before; 0 processes to the end")
+    # Tracking (engine: --roi, --holistic)
+    roi: IntVectorProperty(name="Person Box", size=4, default=(0, 0, 0, 0), min=0,
+                           description="X, Y, width, height in pixels of the first frame around the "
+                                       "person to follow; width or height 0: the largest, most "
+                                       "central person")
+    holistic: BoolProperty(name="Hands and Face", default=False,
+                           description="Also track hands and face with MediaPipe Holistic (slower)")
+    # Cleaning and fit (--max-gap, --filter-order, --free-bone-lengths, --no-fit, --lifter)
+    max_gap_s: FloatProperty(name="Max Gap (s)", default=0.5, min=0.0, soft_max=5.0,
+                             description="Interpolate gaps up to this long; longer gaps stay empty")
+    filter_order: IntProperty(name="Filter Order", default=4, min=2, max=12, step=2,
+                              description="Effective Butterworth order after the forward-backward "
+                                          "pass (even)")
+    hold_bone_lengths: BoolProperty(name="Hold Bone Lengths", default=True,
+                                    description="Hold the subject's bone lengths constant over time")
+    fit_skeleton: BoolProperty(name="Skeleton Fit", default=True,
+                               description="Fit the skeleton to the 2D landmarks (off: MediaPipe's 3D, "
+                                           "placed and filtered)")
+    lifter_path: StringProperty(name="Lifter", subtype="FILE_PATH", default="", options=PATH_OPTIONS,
+                                description="Optional VideoPose3D checkpoint (.bin with 'model_pos') "
+                                            "whose temporal 3D lifting is the fit's prior (needs torch)")
+    lifter_layout: EnumProperty(name="Lifter Layout", default="coco17",
+                                items=[("coco17", "COCO-17", "Trained on COCO keypoints (VideoPose3D's "
+                                                             "in-the-wild model)"),
+                                       ("h36m17", "H36M-17", "Trained on Human3.6M's 17 joints")],
+                                description="2D keypoint order the checkpoint was trained on")
+    # Biomechanics (--augmentation-cycles, --no-angles, --no-plots, --opensim)
+    augmentation_cycles: IntProperty(name="Augmentation Cycles", default=4, min=1, max=32,
+                                     description="Average the LSTM marker augmenter over this many "
+                                                 "headings of the subject (1: Pose2Sim's single pass)")
+    joint_angles: BoolProperty(name="Joint Angles", default=True,
+                               description="ISB joint angles (CSV, MOT) in joint_angles/")
+    angle_plots: BoolProperty(name="Angle Plots", default=True,
+                              description="PNG plots of the joint angles")
+    opensim: BoolProperty(name="OpenSim IK", default=False,
+                          description="Scale Pose2Sim's OpenSim model and run inverse kinematics "
+                                      "(needs opensim==4.6 in the engine's Python)")
+    # SCAIL (--scail, --scail-size)
+    scail: BoolProperty(name="SCAIL Poses", default=False,
+                        description="SMPL-24 poses in NLF's format for SCAIL and SCAIL's 3D pose "
+                                    "render (MP4 + RGBA PNGs) in scail/")
+    scail_size: IntVectorProperty(name="SCAIL Size", size=2, default=(0, 0), min=0, max=4096,
+                                  description="Render width and height (even); 0: SCAIL's 512×896 "
+                                              "(896×512 for a landscape video)")
+    # Body mesh (--mesh, --mesh-format, --sex, --age)
     mesh: BoolProperty(name="Body Mesh", default=False,
                        description="Also fit the Anny body model to every frame (SAM 3D Body's "
-                                   "format) and build it as a skinned, animated mesh")
+                                   "format) and build it as a skinned, animated mesh (needs torch "
+                                   "and anny in the engine's Python)")
+    mesh_formats: EnumProperty(name="Mesh Files", items=MESH_FORMAT_ITEMS, options={"ENUM_FLAG"},
+                               default=set(), description="Also write one mesh file per frame")
+    sex: EnumProperty(name="Sex", default="AUTO",
+                      items=[("AUTO", "Fitted", "Fit the body model's sex to the video"),
+                             ("female", "Female", ""), ("male", "Male", "")],
+                      description="The subject's sex, for the body mesh")
+    age_years: IntProperty(name="Age", default=0, min=0, max=110,
+                           description="The subject's age in years, for the body mesh; 0: an adult")
     overwrite: BoolProperty(name="Replace Existing", default=True,
                             description="Replace an earlier result for the same video")
-    result_dir: StringProperty(name="Result", subtype="DIR_PATH",
+    result_dir: StringProperty(name="Result", subtype="DIR_PATH", options=PATH_OPTIONS,
                                description="A finished output folder (<Output>/<video name>/)")
     # Live state of a run, shown by the panel.
     progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR")

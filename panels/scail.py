@@ -16,6 +16,7 @@ from bpy.props import (
 from bpy.types import Panel, PropertyGroup, UIList
 
 from ..scene import scail_rig
+from .properties import PATH_OPTIONS
 
 PRESET_ITEMS = [(k, v, f"Bone names of a {v} armature") for k, v in scail_rig.PRESET_LABELS.items()]
 PRESET_ITEMS.append(("CUSTOM", "Custom", "Keep the mapping below as edited"))
@@ -107,6 +108,7 @@ class HP3D_PG_scail(PropertyGroup):
                            description="Also show the cylinders in this scene (they render only in the "
                                        "'SCAIL' scene, unless this scene renders them too)")
     output_dir: StringProperty(name="Output", subtype="DIR_PATH", default="//scail/",
+                               options=PATH_OPTIONS,
                                description="Writes rgba/<name>_scail_<frame>.png and <name>_scail.mp4")
     status: StringProperty(name="Status", default="")
 

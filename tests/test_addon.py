@@ -188,11 +188,18 @@ def test_panel_draws_idle_and_running(addon) -> None:
 def test_engine_arguments_from_panel_settings(addon) -> None:
     settings = importlib.import_module("humanpose3d.operators.settings")
     cli = importlib.import_module("humanpose3d.engine.cli")
-    props = SimpleNamespace(video_path="/v/clip.mp4", height_m=1.7200000286102295, mass_kg=80.0,
-                            output_dir="/tmp/o", visibility_min=0.5, cutoff_hz=0.0, focal_px=1500.0,
-                            fov_deg=55.0, estimate_missing=True, frame_start=10, frame_stop=0,
-                            overwrite=True)
-    cfg = cli.config_from_args(cli.build_parser().parse_args(["run", *settings.engine_args(props)]))
+    props = bpy.context.scene.hp3d  # every option: tests/test_addon_panel.py
+    saved = {k: getattr(props, k) for k in ("video_path", "height_m", "mass_kg", "output_dir",
+                                            "visibility_min", "cutoff_hz", "focal_px", "estimate_missing",
+                                            "frame_start", "frame_stop", "overwrite")}
+    props.video_path, props.height_m, props.mass_kg, props.output_dir = "/v/clip.mp4", 1.72, 80.0, "/tmp/o"
+    props.visibility_min, props.cutoff_hz, props.focal_px = 0.5, 0.0, 1500.0
+    props.estimate_missing, props.frame_start, props.frame_stop, props.overwrite = True, 10, 0, True
+    try:
+        cfg = cli.config_from_args(cli.build_parser().parse_args(["run", *settings.engine_args(props)]))
+    finally:
+        for k, v in saved.items():
+            setattr(props, k, v)
     assert (cfg.height_m, cfg.mass_kg, cfg.focal_px, cfg.cutoff_hz) == (1.72, 80.0, 1500.0, 0.0)
     assert cfg.frames == (10, None) and cfg.estimate_missing and cfg.force
     assert cfg.video == Path("/v/clip.mp4") and cfg.out_dir == Path("/tmp/o")

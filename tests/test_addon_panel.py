@@ -1,0 +1,235 @@
+"""The sidebar offers every engine option: each `python -m engine run` flag is reachable from the
+panel's property group (its arguments parsed by the engine's own parser), the panel's defaults are
+the engine's, and every setting is drawn in one of the panels. Also: how the add-on finds its engine
+and its wheels from the child process, and where it writes without a saved .blend file."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import types
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+bpy = pytest.importorskip("bpy")
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("_hp3d_headless", ROOT / "headless.py")
+_headless = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(_headless)
+pkg = _headless.load_package()
+settings = importlib.import_module("humanpose3d.operators.settings")
+job_mod = importlib.import_module("humanpose3d.operators.job")
+cli = importlib.import_module("humanpose3d.engine.cli")
+
+# The engine's own CLI conveniences, not settings of a run.
+CLI_ONLY = {"--quiet", "--debug", "--help"}
+# Live state of a run, not settings.
+STATE = {"progress", "stage", "running"}
+
+
+@pytest.fixture(scope="module")
+def props():
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    pkg.register()
+    yield bpy.context.scene.hp3d
+    pkg.unregister()
+
+
+def _reset(props) -> None:
+    for prop in props.bl_rna.properties:
+        if not prop.is_readonly and prop.identifier not in ("rna_type", "name"):
+            props.property_unset(prop.identifier)
+
+
+def _run_options() -> dict[str, str]:
+    """{flag: dest} of `engine run`'s options."""
+    sub = next(a for a in cli.build_parser()._actions if a.dest == "command").choices["run"]
+    return {opt: a.dest for a in sub._actions for opt in a.option_strings if opt.startswith("--")}
+
+
+def _parse(props) -> tuple[list[str], object]:
+    argv = settings.engine_args(props)
+    return argv, cli.build_parser().parse_args(["run", *argv])
+
+
+def _cases(tmp: Path) -> dict[str, tuple[dict, object]]:
+    """flag → (panel settings, the value the engine's parser must give that flag's dest)."""
+    ckpt = str(tmp / "lifter.bin")
+    return {
+        "--height": ({"height_m": 1.81}, pytest.approx(1.81)),
+        "--mass": ({"mass_kg": 82.5}, pytest.approx(82.5)),
+        "--out": ({"output_dir": str(tmp / "out")}, tmp / "out"),
+        "--fov": ({"fov_deg": 70.0}, pytest.approx(70.0)),
+        "--focal-px": ({"focal_px": 1400.0}, pytest.approx(1400.0)),
+        "--frames": ({"frame_start": 5, "frame_stop": 50}, (5, 50)),
+        "--roi": ({"roi": (10, 20, 300, 600)}, (10, 20, 300, 600)),
+        "--holistic": ({"holistic": True}, True),
+        "--scail": ({"scail": True}, True),
+        "--scail-size": ({"scail": True, "scail_size": (640, 480)}, (640, 480)),
+        "--visibility-min": ({"visibility_min": 0.55}, pytest.approx(0.55)),
+        "--max-gap": ({"max_gap_s": 1.25}, pytest.approx(1.25)),
+        "--estimate-missing": ({"estimate_missing": True}, True),
+        "--cutoff-hz": ({"cutoff_hz": 8.0}, pytest.approx(8.0)),
+        "--filter-order": ({"filter_order": 6}, 6),
+        "--free-bone-lengths": ({"hold_bone_lengths": False}, True),
+        "--no-fit": ({"fit_skeleton": False}, True),
+        "--lifter": ({"lifter_path": ckpt}, Path(ckpt)),
+        "--lifter-layout": ({"lifter_path": ckpt, "lifter_layout": "h36m17"}, "h36m17"),
+        "--augmentation-cycles": ({"augmentation_cycles": 2}, 2),
+        "--no-angles": ({"joint_angles": False}, True),
+        "--no-plots": ({"angle_plots": False}, True),
+        "--opensim": ({"opensim": True}, True),
+        "--mesh": ({"mesh": True}, True),
+        "--mesh-format": ({"mesh": True, "mesh_formats": {"obj", "glb"}}, ("glb", "obj")),
+        "--sex": ({"mesh": True, "sex": "female"}, "female"),
+        "--age": ({"mesh": True, "age_years": 40}, pytest.approx(40.0)),
+        "--force": ({"overwrite": True}, True),
+    }
+
+
+def test_every_engine_option_is_reachable_from_the_panel(props, tmp_path: Path) -> None:
+    options = _run_options()
+    cases = _cases(tmp_path)
+    # A new engine flag fails here until the panel offers it (or it is declared CLI-only).
+    assert set(cases) == set(options) - CLI_ONLY, sorted(set(options) ^ set(cases) - CLI_ONLY)
+    for flag, (values, expected) in cases.items():
+        _reset(props)
+        props.video_path = "/videos/clip.mp4"
+        for name, value in values.items():
+            setattr(props, name, value)
+        argv, args = _parse(props)
+        assert flag in argv, (flag, argv)
+        assert getattr(args, options[flag]) == expected, (flag, argv)
+        assert args.video == Path("/videos/clip.mp4")
+    _reset(props)
+
+
+def test_panel_defaults_are_the_engines(props, tmp_path: Path) -> None:
+    """Untouched settings run the engine as its CLI does (Replace Existing aside: the panel's
+    re-runs replace their own result), and pass the engine's checks."""
+    _reset(props)
+    props.video_path, props.output_dir = "/videos/clip.mp4", str(tmp_path)
+    argv, panel = _parse(props)
+    plain = cli.build_parser().parse_args(["run", "/videos/clip.mp4", "--height", "1.72", "--out",
+                                           str(tmp_path)])
+    differ = {k for k in vars(plain) if getattr(panel, k) != getattr(plain, k)}
+    assert differ == {"force"}, (differ, argv)
+    cli.config_from_args(panel)  # validates without touching the video
+    props.overwrite = False
+    assert "--force" not in settings.engine_args(props)
+    _reset(props)
+
+
+def test_options_of_a_stage_left_off_are_not_passed(props) -> None:
+    """Mesh, SCAIL size and lifter layout are only sent with their stage (the engine would take
+    --mesh-format and --scail-size as switching it on)."""
+    _reset(props)
+    props.video_path = "/videos/clip.mp4"
+    props.mesh_formats, props.sex, props.age_years = {"ply"}, "male", 30
+    props.scail_size = (640, 480)
+    props.lifter_layout = "h36m17"
+    argv, args = _parse(props)
+    assert not (args.mesh or args.mesh_format or args.sex or args.age or args.scail or args.scail_size)
+    assert "--lifter-layout" not in argv and args.lifter is None
+    props.roi = (10, 10, 0, 100)  # no width: no box
+    assert "--roi" not in settings.engine_args(props)
+    _reset(props)
+
+
+class _Layout:
+    """Records every prop/operator a panel draws."""
+
+    def __init__(self, calls: list) -> None:
+        self._calls = calls
+
+    def __getattr__(self, name):
+        def record(*args, **kwargs):
+            self._calls.append((name, args, kwargs))
+            return _Layout(self._calls)
+        return record
+
+
+def test_every_setting_is_drawn_in_the_sidebar(props) -> None:
+    sidebar = importlib.import_module("humanpose3d.panels.sidebar")
+    drawn: set[str] = set()
+    for running in (False, True):
+        props.running = running
+        for panel in sidebar.CLASSES:
+            calls: list = []
+            this = SimpleNamespace(layout=_Layout(calls))
+            if hasattr(panel, "draw_options"):
+                this.draw_options = types.MethodType(panel.draw_options, this)
+            panel.draw(this, bpy.context)
+            for name, args, _ in calls:
+                if name == "prop":
+                    assert args[0] == props and hasattr(props, args[1]), args
+                    drawn.add(args[1])
+                if name == "operator":
+                    group, op = args[0].split(".")
+                    assert hasattr(getattr(bpy.ops, group), op), args[0]
+    props.running = False
+    wanted = {p.identifier for p in props.bl_rna.properties} - {"rna_type", "name"} - STATE
+    assert wanted <= drawn, sorted(wanted - drawn)
+    for panel in sidebar.CLASSES[1:]:  # sub-panels of the main one, in the same sidebar tab
+        assert panel.bl_parent_id == "HP3D_PT_main" and panel.bl_category == "HumanPose3D"
+        assert hasattr(bpy.types, panel.bl_idname)
+
+
+def test_unsaved_file_results_go_to_the_extensions_user_folder(props, monkeypatch) -> None:
+    """A relative Output in an unsaved file: bpy.utils.extension_path_user of the extension
+    (never the add-on's own folder); outside bl_ext.* (here) the temporary folder."""
+    _reset(props)
+    assert not bpy.data.filepath
+    assert settings.output_dir(props) == Path(tempfile.gettempdir(), "hp3d_output")
+    seen = []
+
+    def fake(package, *, path="", create=False):
+        seen.append((package, path, create))
+        return f"/ext-user/{package}/{path}"
+
+    monkeypatch.setattr(bpy.utils, "extension_path_user", fake)
+    monkeypatch.setattr(settings, "ADDON_PACKAGE", "bl_ext.user_default.humanpose3d")
+    assert settings.output_dir(props) == Path("/ext-user/bl_ext.user_default.humanpose3d/hp3d_output")
+    assert seen == [("bl_ext.user_default.humanpose3d", "hp3d_output", True)]
+    props.output_dir = "/abs/out"
+    assert settings.output_dir(props) == Path("/abs/out")
+    _reset(props)
+
+
+def test_child_process_sees_the_parents_import_path(tmp_path: Path, monkeypatch) -> None:
+    """Blender puts the extension's wheels (extensions/.local/…/site-packages) on sys.path inside
+    Blender only: the engine's child process of Blender's own Python must get them too, and the
+    add-on folder for `engine`, without any sys.path edit in the add-on."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "hp3d_probe_wheel.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(site))
+    code = "import hp3d_probe_wheel, engine.errors; print('ok')"
+    env = job_mod.child_env(sys.executable)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(ROOT)
+    # Another interpreter (the user's Engine Python) gets the add-on folder, not our packages.
+    other = job_mod.child_env(str(tmp_path / "other" / "python")).get("PYTHONPATH", "").split(os.pathsep)
+    assert other[0] == str(ROOT) and str(site) not in other
+
+
+def test_addon_code_edits_no_import_path() -> None:
+    """Extensions load as bl_ext.<repo>.humanpose3d: relative imports only, no sys.path edits."""
+    private = {"tests", "benchmarks", "scripts", "wheels", "dist", "output"}
+    tops = [p for p in ROOT.iterdir() if not p.name.startswith(".") and p.name not in private]
+    shipped = [f for top in tops for f in ([top] if top.is_file() else top.rglob("*")) if f.suffix == ".py"]
+    assert any(p.name == "engine_runner.py" for p in shipped)
+    pattern = re.compile(r"sys\.path\s*(\.(insert|append|extend)|\[|\+?=)|site\.addsitedir")
+    offenders = [f"{p.relative_to(ROOT)}:{i}" for p in shipped
+                 for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+                 if pattern.search(line)]
+    assert not offenders, offenders
