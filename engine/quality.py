@@ -14,6 +14,8 @@ from .reconstruct import Reconstruction
 FLAGS = ("detected", "low_confidence", "interpolated", "mirrored", "swapped", "missing")
 
 
+_BLOCK = 512  # frames per block of quality.csv rows
+
 def quality_flags(track: LandmarkTrack, recon: Reconstruction, swapped: np.ndarray) -> dict[str, np.ndarray]:
     """(T, 33) boolean masks:
     detected        MediaPipe saw the joint with visibility ≥ --visibility-min (2D evidence used)
@@ -40,15 +42,19 @@ def write_quality_csv(path: Path, flags: dict[str, np.ndarray], reprojection_px:
     """Long format, one row per frame and joint: frame, time_s, joint, the FLAGS as 0/1, and the
     reprojection error (px) of the final marker against MediaPipe's 2D landmark."""
     t, j = reprojection_px.shape
-    frames = np.repeat(np.arange(first_frame, first_frame + t), j)
-    names = np.tile(np.array(MEDIAPIPE_33), t)
-    cols = [np.char.mod("%d", frames), np.char.mod("%.4f", frames / fps), names]
-    cols += [flags[f].ravel().astype(int).astype(str) for f in FLAGS]
-    err = reprojection_px.ravel()
-    cols.append(np.where(np.isfinite(err), np.char.mod("%.2f", np.nan_to_num(err)), ""))
     with open(path, "w", newline="\n") as fh:
         fh.write(",".join(["frame", "time_s", "joint", *FLAGS, "reprojection_px"]) + "\n")
-        fh.write("\n".join(",".join(row) for row in zip(*cols)) + "\n")
+        # In blocks of frames: numpy's fixed-width string columns for every row at once took
+        # hundreds of MB on a 10-minute video.
+        for a in range(0, t, _BLOCK):
+            b = min(t, a + _BLOCK)
+            frames = np.repeat(np.arange(first_frame + a, first_frame + b), j)
+            names = np.tile(np.array(MEDIAPIPE_33), b - a)
+            cols = [np.char.mod("%d", frames), np.char.mod("%.4f", frames / fps), names]
+            cols += [flags[f][a:b].ravel().astype(int).astype(str) for f in FLAGS]
+            err = reprojection_px[a:b].ravel()
+            cols.append(np.where(np.isfinite(err), np.char.mod("%.2f", np.nan_to_num(err)), ""))
+            fh.write("\n".join(",".join(row) for row in zip(*cols)) + "\n")
 
 
 def summarise(flags: dict[str, np.ndarray], reprojection_px: np.ndarray) -> dict:

@@ -45,6 +45,7 @@ def reconstruct(track: LandmarkTrack, k: Intrinsics, cfg: RunConfig, fps: float,
     pixels = track.pixels.astype(np.float64)
     weights = np.where(confident, track.visibility, 0.0)
     base = camera_prior(world, 1.0, pixels, k)  # MediaPipe's 3D, facing the camera ray
+    del world  # (T, 33, 3) intermediates are dropped as soon as used: long videos
     if lifted is not None:
         base = lifted_to_mediapipe(lifted.astype(np.float64), base)
     height_mp = pose2sim_height(base, confident)
@@ -53,6 +54,7 @@ def reconstruct(track: LandmarkTrack, k: Intrinsics, cfg: RunConfig, fps: float,
                           "to --height")
     scale = cfg.height_m / height_mp
     skeleton = base * scale  # every detected joint, seen or not
+    del base
     if cfg.fit_skeleton:
         # Bone lengths measured in the image at the depth that the --height scale implies: depth
         # and size trade off in one view, and rescaling these lengths to --height again was
@@ -60,6 +62,7 @@ def reconstruct(track: LandmarkTrack, k: Intrinsics, cfg: RunConfig, fps: float,
         placed = skeleton + solve_root_translation(np.where(confident[..., None], skeleton, np.nan),
                                                    pixels, weights, k)[:, None]
         fit_lengths = lengths_from_2d(placed, bone_vectors(skeleton), pixels, confident, k)
+        del placed
     t = solve_root_translation(np.where(confident[..., None], skeleton, np.nan), pixels, weights, k)
     raw_camera = skeleton + t[:, None, :]
     if cfg.fit_skeleton:

@@ -58,16 +58,13 @@ class FitWeights:
 DEFAULT_WEIGHTS = FitWeights()
 
 
-def lengths_from_2d(init: np.ndarray, prior: np.ndarray, pixels: np.ndarray, confident: np.ndarray,
-                    k: Intrinsics, min_frames: int = 5) -> np.ndarray:
-    """Subject's length for each FIT_BONES pair measured in the image, whatever MediaPipe thinks
-    the body's proportions are. Per frame, with the bone's first end at its depth in `init` and
-    MediaPipe's direction d for the bone, the second end's viewing ray fixes the length L:
-    z_b·ray_b − z_a·ray_a = L·d (least squares in z_b, L). That is well conditioned only when the
-    bone lies near the image plane, so the median is taken over such frames (|d_xy| ≥ 0.9, else
-    ≥ 0.6). init: (T, 33, 3) camera positions; prior: (T, B, 3) MediaPipe bone vectors in the
-    camera frame. Bones seen too rarely that way keep MediaPipe's length; mirrored pairs are
-    averaged."""
+_CHUNK = 1024  # frames per block of per-frame solves (memory flat on long videos)
+
+
+def _measured_lengths(init: np.ndarray, prior: np.ndarray, pixels: np.ndarray,
+                      k: Intrinsics) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """lengths_from_2d's per-frame part: MediaPipe's bone lengths, how flat each bone lies in the
+    image (|d_xy|) and the length measured along the viewing rays, each (T, B)."""
     a, b = FIT_BONES[:, 0], FIT_BONES[:, 1]
 
     def ray(px: np.ndarray) -> np.ndarray:
@@ -86,7 +83,24 @@ def lengths_from_2d(init: np.ndarray, prior: np.ndarray, pixels: np.ndarray, con
     det = MtM[..., 0, 0] * MtM[..., 1, 1] - MtM[..., 0, 1] ** 2
     ok &= np.abs(det) > 1e-12
     sol[ok] = np.linalg.solve(MtM[ok], Mtr[ok][..., None])[..., 0]
-    measured = sol[..., 1]
+    return norm, cos, sol[..., 1]
+
+
+def lengths_from_2d(init: np.ndarray, prior: np.ndarray, pixels: np.ndarray, confident: np.ndarray,
+                    k: Intrinsics, min_frames: int = 5) -> np.ndarray:
+    """Subject's length for each FIT_BONES pair measured in the image, whatever MediaPipe thinks
+    the body's proportions are. Per frame, with the bone's first end at its depth in `init` and
+    MediaPipe's direction d for the bone, the second end's viewing ray fixes the length L:
+    z_b·ray_b − z_a·ray_a = L·d (least squares in z_b, L). That is well conditioned only when the
+    bone lies near the image plane, so the median is taken over such frames (|d_xy| ≥ 0.9, else
+    ≥ 0.6). init: (T, 33, 3) camera positions; prior: (T, B, 3) MediaPipe bone vectors in the
+    camera frame. Bones seen too rarely that way keep MediaPipe's length; mirrored pairs are
+    averaged."""
+    a, b = FIT_BONES[:, 0], FIT_BONES[:, 1]
+    # Per frame, in blocks of frames: the (T, B, 3, 2) systems took 120 MB for 10 minutes.
+    parts = [_measured_lengths(init[i:i + _CHUNK], prior[i:i + _CHUNK], pixels[i:i + _CHUNK], k)
+             for i in range(0, len(init), _CHUNK)]
+    norm, cos, measured = (np.concatenate(x) for x in zip(*parts))
     seen = confident[:, a] & confident[:, b] & np.isfinite(measured) & (measured > 0)
     lengths = np.nanmedian(np.where(np.isfinite(norm), norm, np.nan), axis=0)
     for i in range(len(FIT_BONES)):
