@@ -40,6 +40,9 @@ def main(argv: list[str]) -> int:
     try:
         from engine.cli import build_parser, config_from_args
         from engine.errors import Cancelled, EngineError
+        from engine.process_memory import hold_mmap_threshold
+
+        hold_mmap_threshold()  # this process only runs the engine: keep its peak flat
     except ModuleNotFoundError as exc:
         emit(error=f"this Python cannot run the engine ({exc}); set Engine Python in the add-on "
                    "preferences to one with the engine's requirements")
