@@ -1,6 +1,7 @@
 """HumanPose3D without the UI: run the engine on a video, build the scene, save it.
 
     blender --background --python headless.py -- VIDEO --height 1.72 --out DIR [--blend F] [--fbx F]
+        [--fbx-preset unity|unreal|mixamo] [--bvh F]
     python headless.py -- VIDEO --height 1.72 --out DIR [...]          (with the bpy module)
     python headless.py -- --import-result DIR/STEM --blend F           (skip the engine)
     python headless.py -- --import-sam3d RESULT.pkl|npz --blend F      (SAM 3D Body meshes)
@@ -50,7 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-h", "--help", action="store_true", help="show this help and the engine's options")
     p.add_argument("--blend", type=Path, metavar="FILE", help="save the scene as this .blend file")
     p.add_argument("--fbx", type=Path, metavar="FILE",
-                   help="export the armature and its animation as FBX (Unity/Unreal settings)")
+                   help="export the armature and its animation as FBX (see --fbx-preset)")
+    p.add_argument("--fbx-preset", choices=("unity", "unreal", "mixamo"), default="unity",
+                   help="FBX settings: unity (Y up, metres; default), unreal (Z up, X forward, "
+                        "centimetres), mixamo (Unity's axes, bones named mixamorig:Hips, ...)")
+    p.add_argument("--bvh", type=Path, metavar="FILE",
+                   help="export the armature's animation as BVH (metres, Blender's Z-up axes)")
     p.add_argument("--import-result", type=Path, metavar="DIR",
                    help="build the scene from a finished output folder instead of running the engine")
     p.add_argument("--import-sam3d", type=Path, metavar="FILE",
@@ -193,8 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     if ours.fbx is not None:
         ours.fbx.parent.mkdir(parents=True, exist_ok=True)
         body = built.get("body")
-        export.export_fbx(ours.fbx, built["armature"], (body["armature"], body["mesh"]) if body else ())
-        print(f"fbx: {ours.fbx}")
+        export.export_fbx(ours.fbx, built["armature"], (body["armature"], body["mesh"]) if body else (),
+                          preset=ours.fbx_preset)
+        print(f"fbx: {ours.fbx} ({ours.fbx_preset})")
+    if ours.bvh is not None:
+        ours.bvh.parent.mkdir(parents=True, exist_ok=True)
+        export.export_bvh(ours.bvh, built["armature"])
+        print(f"bvh: {ours.bvh}")
     wants_rig = engine_args is not None and (engine_args.scail or engine_args.scail_size is not None)
     if ours.scail_blender or wants_rig:
         size = engine_args.scail_size if engine_args is not None else None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import shutil
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import SimpleNamespace
@@ -177,3 +178,15 @@ def test_bvh_read_by_assimp(exported) -> None:
     errors = [np.linalg.norm(np.array(keys[f - start].text.split(), float) - exported.heads[f]["pelvis"])
               for f in exported.frames]
     assert max(errors) < TOL_M, max(errors)
+
+
+def test_headless_exports_with_a_preset_and_bvh(cam01_run, tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    fbx, bvh = tmp_path / "mixamo.fbx", tmp_path / "anim.bvh"
+    out = subprocess.run([sys.executable, str(root / "headless.py"), "--", "--import-result",
+                          str(cam01_run.result.out_dir), "--fbx", str(fbx), "--fbx-preset", "mixamo",
+                          "--bvh", str(bvh)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"fbx: {fbx} (mixamo)" in out.stdout and f"bvh: {bvh}" in out.stdout
+    assert b"mixamorig:Hips" in fbx.read_bytes()
+    assert bvh.read_text().startswith("HIERARCHY\nROOT pelvis")
