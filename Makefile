@@ -18,6 +18,7 @@ demo: venv
 		--blend output/cam01.blend --fbx output/cam01.fbx
 
 test: venv
+	@scripts/test_deps.sh
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q tests
 	@$(MAKE) --no-print-directory test-blender42

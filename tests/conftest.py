@@ -25,10 +25,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "engine_run: runs MediaPipe on real video (a few seconds)")
 
 
+def demo_video() -> Path:
+    """Pose2Sim's single-person demo, camera 1 (installed by the bootstrap with pose2sim)."""
+    return _package_file("Pose2Sim", "Demo_SinglePerson", "videos", "cam01.mp4")
+
+
 def _package_file(package: str, *parts: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        pytest.skip(f"{package} is not installed, so its demo video is unavailable")
+        pytest.fail(f"{package} is not installed (run `make test`, which bootstraps it): its demo video "
+                    "is the tests' real data")
     path = Path(next(iter(spec.submodule_search_locations)), *parts)
     assert path.is_file(), f"{package} is installed but {path} is missing"
     return path

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import demo_video
 
 bpy = pytest.importorskip("bpy")
 
@@ -39,11 +40,6 @@ joint_sets = importlib.import_module("humanpose3d.engine.joint_sets")
 MP = joint_sets.MP
 
 
-def _demo_video() -> Path:
-    spec = importlib.util.find_spec("Pose2Sim")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("Pose2Sim is not installed, so its demo video is unavailable")
-    return Path(next(iter(spec.submodule_search_locations)), "Demo_SinglePerson", "videos", "cam01.mp4")
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +54,7 @@ def addon():
 @pytest.fixture(scope="module")
 def operator_run(addon, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """The Run operator on cam01 frames 0:30, in background mode (in-process, synchronous)."""
-    video = _demo_video()
+    video = demo_video()
     out = tmp_path_factory.mktemp("addon_run")
     props = bpy.context.scene.hp3d
     props.video_path = str(video)
@@ -401,7 +397,7 @@ print("JSON" + json.dumps({"objects": [o.type for o in bpy.data.objects],
 @pytest.fixture(scope="module")
 def headless_run(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """`python headless.py -- VIDEO …` on frames 0:10 with --blend and --fbx."""
-    video = _demo_video()
+    video = demo_video()
     tmp = tmp_path_factory.mktemp("headless")
     out = subprocess.run([sys.executable, str(ROOT / "headless.py"), "--", str(video), "--height",
                           str(HEIGHT_M), "--out", str(tmp / "out"), "--frames", "0:10", "--blend",
@@ -484,8 +480,8 @@ def _assimp_world_positions(xml_path: Path, key: int) -> dict[str, np.ndarray]:
 
 def test_fbx_read_by_assimp_has_metres_y_up(headless_run) -> None:
     """An independent reader (Open Asset Import) sees Y-up metres: Blender (x, y, z) → (x, z, -y)."""
-    if shutil.which("assimp") is None:
-        pytest.skip("assimp (apt-get install assimp-utils) is not installed")
+    # The independent FBX/BVH reader; `make test` installs it (scripts/test_deps.sh).
+    assert shutil.which("assimp"), "assimp is missing: apt-get install assimp-utils"
     fbx = headless_run.tmp / "anim.fbx"
     assert _fbx_unit_scale(fbx) == 100.0  # 1 file unit = 100 cm: Unity and Unreal read metres
     xml = headless_run.tmp / "anim.xml"

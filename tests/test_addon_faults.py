@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import demo_video
 
 bpy = pytest.importorskip("bpy")
 
@@ -22,13 +23,6 @@ from test_addon_job import _fake_operator, job_mod, pkg  # noqa: E402  (needs bp
 HEIGHT_M = 1.72
 
 
-def _demo_video() -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec("Pose2Sim")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("Pose2Sim is not installed, so its demo video is unavailable")
-    return Path(next(iter(spec.submodule_search_locations)), "Demo_SinglePerson", "videos", "cam01.mp4")
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +41,7 @@ def unicode_run(addon, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamesp
     folder = base / "vidéos de l'été 日本"
     folder.mkdir()
     video = folder / "prise n° 1 — ñandú 動画.mp4"
-    shutil.copy(_demo_video(), video)
+    shutil.copy(demo_video(), video)
     props = bpy.context.scene.hp3d
     props.video_path, props.height_m = str(video), HEIGHT_M
     props.output_dir = str(base / "sortie résultats ü")
@@ -130,7 +124,7 @@ def test_a_different_result_is_added_beside(unicode_run, tmp_path: Path) -> None
 def _start_modal(tmp_path: Path):
     run, op = _fake_operator(bpy)
     props = bpy.context.scene.hp3d
-    props.video_path, props.output_dir = str(_demo_video()), str(tmp_path)
+    props.video_path, props.output_dir = str(demo_video()), str(tmp_path)
     props.frame_start, props.frame_stop = 0, 0  # the whole video: seconds of pose to interrupt
     job = job_mod.EngineJob(sys.executable, run.settings.engine_args(props))
     run._ACTIVE["job"] = job

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pytest
+from conftest import demo_video
 
 bpy = pytest.importorskip("bpy")
 from mathutils import Vector  # noqa: E402  (bpy first: mathutils ships with it)
@@ -210,11 +211,6 @@ def test_rig_follows_a_hand_keyed_armature() -> None:
 
 # --- against the engine -------------------------------------------------------------------------
 
-def _demo_video() -> Path:
-    spec = importlib.util.find_spec("Pose2Sim")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("Pose2Sim is not installed, so its demo video is unavailable")
-    return Path(next(iter(spec.submodule_search_locations)), "Demo_SinglePerson", "videos", "cam01.mp4")
 
 
 @pytest.fixture(scope="module")
@@ -224,7 +220,7 @@ def engine_run(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     config = importlib.import_module("humanpose3d.engine.config")
     pipeline = importlib.import_module("humanpose3d.engine.pipeline")
     out = tmp_path_factory.mktemp("scail_blender")
-    cfg = config.RunConfig(video=_demo_video(), height_m=1.72, out_dir=out, frames=FRAMES, scail=True,
+    cfg = config.RunConfig(video=demo_video(), height_m=1.72, out_dir=out, frames=FRAMES, scail=True,
                            scail_size=SIZE, joint_angles=False, angle_plots=False)
     result = pipeline.run(cfg)
     return SimpleNamespace(folder=result.out_dir, stem=cfg.video.stem, record=result.record)
