@@ -41,7 +41,7 @@ def final_markers(markers_22: np.ndarray, height_m: float, mass_kg: float, cycle
     floor = floor_offset(final, FINAL_65)
     final[..., 1] -= floor
     tilt = float(np.degrees(np.arccos(np.clip(up @ UP, -1.0, 1.0))))
-    return final, {"rotation": np.round(rot, 6).tolist(), "floor_offset_m": round(floor, 4),
+    return final, {"rotation": np.round(rot, 6).tolist(), "floor_offset_m": round(floor, 6),
                    "tilt_corrected_deg": round(tilt, 2)}
 
 
