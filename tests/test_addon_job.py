@@ -14,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import demo_video
 
 ROOT = Path(__file__).resolve().parents[1]
 HEIGHT = "1.72"
@@ -32,10 +33,7 @@ job_mod = importlib.import_module("humanpose3d.operators.job")  # no bpy in here
 
 @pytest.fixture(scope="module")
 def video() -> Path:
-    spec = importlib.util.find_spec("Pose2Sim")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("Pose2Sim is not installed, so its demo video is unavailable")
-    return Path(next(iter(spec.submodule_search_locations)), "Demo_SinglePerson", "videos", "cam01.mp4")
+    return demo_video()
 
 
 def _drain(job, timeout: float = 120.0) -> list[dict]:
