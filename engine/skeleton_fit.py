@@ -10,6 +10,9 @@ expected error so they are comparable):
   3D prior       ((X_b − X_a) − R_t·s·(W_b − W_a)) / σ_prior  — MediaPipe's bone vectors, turned to
                                                                face the camera ray through the root
   smoothness     (X_{t+1} − 2X_t + X_{t−1}) / σ_acc           — bounded acceleration
+  knee limit     max(0, h − sin θ_max) / σ_knee                — knees bend one way only
+where h = ((K−H) × (A−K))·ê_r / (|K−H||A−K|) is the knee's flexion sine about the pelvis' lateral
+axis ê_r (left → right hip), negative when flexed, positive when bent backwards (hyperextended).
 solved by damped Gauss–Newton with an analytic sparse Jacobian and a robust (soft-L1) loss.
 """
 
@@ -54,6 +57,8 @@ class FitWeights:
     sigma_len: float = 0.01  # bone length (m)
     sigma_prior: float = 0.08  # MediaPipe 3D bone vector (m)
     sigma_acc_60: float = 0.004  # per-frame second difference at 60 fps (m); scales with (60/fps)²
+    sigma_knee: float = 0.05  # hyperextension beyond the limit, as a sine
+    knee_hyperextension_deg: float = 10.0  # knees reach ~5° and hip rotation tilts the hinge; ≥ 90: off
     robust_scale: float = 5.0  # residuals beyond this many σ count linearly (soft-L1)
     max_iterations: int = 6
     window: int = 240  # frames per solve (memory and time stay bounded on long videos)
@@ -165,6 +170,26 @@ def ray_rotations(root_px: np.ndarray, k: Intrinsics) -> np.ndarray:
     return R
 
 
+_KNEE_CHAINS = np.array([[_LOCAL[MP[f"{s}_{n}"]] for n in ("hip", "knee", "ankle")]
+                         for s in ("left", "right")])  # (side, hip/knee/ankle) local indices
+
+
+def _knee_hinge(X: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Knee flexion sine h (T, 2) of both legs (see the module doc) and its gradients with respect
+    to hip, knee and ankle, each (T, 2, 3). The pelvis axis is held fixed in the gradient (a lagged
+    linearisation: the step test uses the exact residual)."""
+    hip, knee, ankle = (X[:, _KNEE_CHAINS[:, i]] for i in range(3))
+    lat = X[:, _LOCAL[MP["right_hip"]]] - X[:, _LOCAL[MP["left_hip"]]]
+    e = (lat / np.maximum(np.linalg.norm(lat, axis=-1, keepdims=True), 1e-9))[:, None]
+    u, v = knee - hip, ankle - knee
+    nu = np.maximum(np.linalg.norm(u, axis=-1, keepdims=True), 1e-9)
+    nv = np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
+    h = (np.cross(u, v) * e).sum(-1, keepdims=True) / (nu * nv)
+    du = np.cross(v, e) / (nu * nv) - h * u / nu**2  # (u×v)·e = u·(v×e) = v·(e×u)
+    dv = np.cross(e, u) / (nu * nv) - h * v / nv**2
+    return h[..., 0], [-du, du - dv, dv]
+
+
 def fit_window(init: np.ndarray, pixels: np.ndarray, weights: np.ndarray, prior: np.ndarray,
                lengths: np.ndarray, k: Intrinsics, fps: float, w: FitWeights) -> np.ndarray:
     """Solve one window. init: (T, J, 3) camera-space start for FIT_JOINTS; pixels (T, J, 2);
@@ -187,7 +212,9 @@ def fit_window(init: np.ndarray, pixels: np.ndarray, weights: np.ndarray, prior:
     pr_val = prior[pr_ok]
     n_proj, n_len, n_pr = 2 * len(t_seen), len(bl_t), 3 * len(pr_t)
     n_acc = 3 * J * max(T - 2, 0)
-    n_res = n_proj + n_len + n_pr + n_acc
+    n_lim = 2 * T
+    n_res = n_proj + n_len + n_pr + n_acc + n_lim
+    sin_max = np.sin(np.radians(w.knee_hyperextension_deg))
 
     def var(t: np.ndarray, j: np.ndarray) -> np.ndarray:
         return (t * J + j) * 3
@@ -203,7 +230,9 @@ def fit_window(init: np.ndarray, pixels: np.ndarray, weights: np.ndarray, prior:
         dp = X[pr_t, b_loc[pr_b]] - X[pr_t, a_loc[pr_b]]
         r_pr = ((dp - pr_val) / w.sigma_prior).ravel()
         r_acc = ((X[2:] - 2 * X[1:-1] + X[:-2]) / sig_acc).ravel()
-        return np.concatenate([r_proj, r_len, r_pr, r_acc])
+        h = _knee_hinge(X)[0]
+        r_lim = (np.maximum(h - sin_max, 0.0) / w.sigma_knee).ravel()
+        return np.concatenate([r_proj, r_len, r_pr, r_acc, r_lim])
 
     # Constant parts of the Jacobian: the prior and acceleration residuals are linear.
     rows_c, cols_c, vals_c = [], [], []
@@ -238,6 +267,15 @@ def fit_window(init: np.ndarray, pixels: np.ndarray, weights: np.ndarray, prior:
             rows += [rl, rl]
             cols += [var(bl_t, b_loc[bl_b]) + c, var(bl_t, a_loc[bl_b]) + c]
             vals += [unit[:, c], -unit[:, c]]
+        h, grads = _knee_hinge(X)
+        active = (h > sin_max) / w.sigma_knee  # (T, 2): one-sided, zero slope when within the limit
+        rk = n_res - n_lim + 2 * np.arange(T)[:, None] + np.arange(2)
+        tk = np.broadcast_to(np.arange(T)[:, None], (T, 2))
+        for joints, grad in zip(_KNEE_CHAINS.T, grads):  # hip, knee, ankle columns
+            for c in range(3):
+                rows.append(rk.ravel())
+                cols.append(var(tk.ravel(), joints[None, :].repeat(T, 0).ravel()) + c)
+                vals.append((grad[..., c] * active).ravel())
         rows = np.concatenate([*rows, rows_c])
         cols = np.concatenate([*cols, cols_c])
         vals = np.concatenate([*vals, vals_c])

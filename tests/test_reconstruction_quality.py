@@ -60,9 +60,9 @@ def test_mirrored_stretch_is_found_and_undone(cam01_run):
     np.testing.assert_array_equal(detect_mirrored(broken), flip & track.detected)
 
 
-def synthetic_walk(T: int = 40) -> np.ndarray:
-    """A rigid-length moving skeleton (T, 33, 3) 3 m in front of the camera, in MediaPipe-33
-    order (only FIT_JOINTS matter)."""
+def synthetic_walk(T: int = 40, knee_back: float = 0.0) -> np.ndarray:
+    """A rigid-length moving skeleton (T, 33, 3) 3 m in front of the camera, facing it, in
+    MediaPipe-33 order (only FIT_JOINTS matter); knee_back (m) moves the knees backwards."""
     rng = np.random.default_rng(0)
     base = np.zeros((33, 3))
     sides = {"left": 1.0, "right": -1.0}
@@ -77,7 +77,7 @@ def synthetic_walk(T: int = 40) -> np.ndarray:
         base[idx["index"]] = [0.24 * s, 0.11, -0.08]
         base[idx["thumb"]] = [0.21 * s, 0.08, -0.08]
         base[idx["hip"]] = [0.10 * s, 0.0, 0.0]
-        base[idx["knee"]] = [0.11 * s, 0.42, -0.03]
+        base[idx["knee"]] = [0.11 * s, 0.42, -0.03 + knee_back]
         base[idx["ankle"]] = [0.11 * s, 0.82, 0.02]
         base[idx["heel"]] = [0.11 * s, 0.88, 0.07]
         base[idx["foot_index"]] = [0.12 * s, 0.90, -0.12]
@@ -118,3 +118,33 @@ def test_fit_window_recovers_a_perturbed_pose():
     before = np.linalg.norm(init - walk, axis=-1).mean()
     after = np.linalg.norm(fitted - walk, axis=-1).mean()
     assert after < 0.02 and after < 0.25 * before, (before, after)
+
+
+def knee_sine(points: np.ndarray, side: str) -> np.ndarray:
+    """Flexion sine about the pelvis' left→right axis: negative flexed, positive hyperextended."""
+    at = {n: points[:, MEDIAPIPE_33.index(f"{side}_{n}")] for n in ("hip", "knee", "ankle")}
+    lat = points[:, MEDIAPIPE_33.index("right_hip")] - points[:, MEDIAPIPE_33.index("left_hip")]
+    u, v = at["knee"] - at["hip"], at["ankle"] - at["knee"]
+    c = np.cross(u, v) / (np.linalg.norm(u, axis=1) * np.linalg.norm(v, axis=1))[:, None]
+    return (c * lat / np.linalg.norm(lat, axis=1, keepdims=True)).sum(1)
+
+
+@pytest.mark.parametrize("limit_deg", [10.0, 90.0])
+def test_knee_limit_stops_a_backward_bend_that_every_input_argues_for(limit_deg):
+    """The 2D, the prior and the start all show both knees bent ~25° backwards: only the
+    anatomical limit can pull them in, and it does (to the allowed hyperextension) when on."""
+    k = Intrinsics.from_settings(1080, 1920)
+    bent = synthetic_walk(knee_back=0.18)  # knees behind the hip–ankle line
+    before = np.array([knee_sine(bent, s) for s in ("left", "right")])
+    assert (before > np.sin(np.radians(20))).all()
+    joints = bent[:, FIT_JOINTS]
+    lengths = np.linalg.norm(bone_vectors(bent), axis=-1)[0]
+    fitted = np.zeros_like(bent)
+    fitted[:, FIT_JOINTS] = fit_window(joints, project(joints, k), np.ones(joints.shape[:2]),
+                                       bone_vectors(bent), lengths, k, 30.0,
+                                       FitWeights(knee_hyperextension_deg=limit_deg))
+    after = np.array([knee_sine(fitted, s) for s in ("left", "right")])
+    if limit_deg < 90:
+        assert after.max() < np.sin(np.radians(limit_deg + 5)), np.degrees(np.arcsin(after.max()))
+    else:  # no limit: the fit keeps what all its inputs say
+        assert (after > np.sin(np.radians(20))).all()
