@@ -85,7 +85,7 @@ def main() -> None:
         video = demo_dir() / "videos" / f"{cam.name}.mp4"
         cfg = RunConfig(video=video, height_m=args.height, focal_px=float(cam.K[0, 0]))
         info = probe(video)
-        track, _, _ = detect(cfg, info, 0, info.frame_count, lambda *_: None, threading.Event())
+        track, _, _ = detect(cfg, info, 0, None, lambda *_: None, threading.Event())
         track, _ = repair_mirrored(track)
         k = Intrinsics.from_settings(info.width, info.height, cfg.fov_deg, cfg.focal_px)
         ref_cam = ref.in_camera(c)

@@ -83,11 +83,13 @@ def _choose_subject(rgb: np.ndarray, cfg: RunConfig, info: VideoInfo) -> tuple[S
             {"method": "largest-central", "candidates": len(boxes), "box": [round(v, 1) for v in boxes[i]]})
 
 
-def detect(cfg: RunConfig, info: VideoInfo, start: int, stop: int,
+def detect(cfg: RunConfig, info: VideoInfo, start: int, stop: int | None,
            progress: ProgressFn, cancel: threading.Event) -> tuple[LandmarkTrack, dict, dict]:
-    """Stream the frames through MediaPipe; returns the landmark track, the subject record and
-    the frames' timing (video.frame_timing)."""
-    track = LandmarkTrack(stop - start, holistic=cfg.holistic)
+    """Stream frames [start, stop) (stop None: to the end of the stream) through MediaPipe;
+    returns the landmark track, the subject record and the frames' timing (video.frame_timing)."""
+    expected = (stop if stop is not None else info.frame_count) - start
+    # The track grows if the stream outruns its declared count (or has none): nothing is dropped.
+    track = LandmarkTrack(max(expected, 256 if not info.frame_count else 1), holistic=cfg.holistic)
     subject: dict = {}
     times: list[float] = []
     detector: PoseDetector | None = None
@@ -99,15 +101,21 @@ def detect(cfg: RunConfig, info: VideoInfo, start: int, stop: int,
             if detector is None:
                 crop, subject = _choose_subject(rgb, cfg, info)
                 detector = PoseDetector(holistic=cfg.holistic, crop=crop)
+            if idx - start >= track.frames:
+                track.grow(2 * track.frames)
             detector.process(rgb, track, idx - start)
             n = idx - start + 1
-            if n % 5 == 0 or n == track.frames:
-                progress(_DETECT_SHARE * n / track.frames, f"pose {n}/{track.frames}")
+            if n % 5 == 0 or n == expected:
+                total = f"/{expected}" if n <= expected else ""
+                progress(_DETECT_SHARE * min(n / max(expected, n + 1), 1.0), f"pose {n}{total}")
     finally:
         if detector is not None:
             detector.close()
     if cancel.is_set():
         raise Cancelled()
+    if n == 0:
+        raise EngineError(f"--frames {start}: starts past the end of the video (no frame {start})"
+                          if start else f"video has no decodable frames: {info.path}")
     if n < track.frames:
         track.truncate(n)
     return track, subject, frame_timing(times, info.fps)
@@ -195,13 +203,15 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
                                    fps=info.fps)
             timings["mesh_s"] = time.perf_counter() - t
         timings["total_s"] = time.perf_counter() - t0
+        # To the end: the declared count (None when the container has none; read may exceed it).
+        requested = stop - start if stop is not None else (info.frame_count - start or None)
         record = {
             "completed": True,
             "engine_version": __version__,
             "config": cfg.to_json(),
             "versions": _versions(),
             "video": info.to_json() | timing,
-            "frames": {"first": start, "requested": stop - start, "read": track.frames,
+            "frames": {"first": start, "requested": requested, "read": track.frames,
                        "detected": int(track.detected.sum())},
             "detection_rate": round(detection_rate, 4),
             "subject": subject,

@@ -31,7 +31,7 @@ _QUEUE_BYTES = 64 << 20
 class VideoInfo:
     path: Path
     fps: float
-    frame_count: int  # as declared by the container
+    frame_count: int  # as declared by the container; 0 when it does not say (live MKV, raw H.264)
     width: int  # after rotation metadata is applied
     height: int
     rotation_deg: int
@@ -77,28 +77,36 @@ def probe(path: Path) -> VideoInfo:
         fps = float(cap.get(cv2.CAP_PROP_FPS))
         if not np.isfinite(fps) or fps <= 0 or fps > 1000:
             raise EngineError(f"video reports no usable frame rate ({fps}): {path}")
-        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        # Streamed containers (OBS/live Matroska, raw H.264) have no count: OpenCV then returns a
+        # huge negative number. Unknown is 0, and the frames are read to the end of the stream.
+        count = int(count) if np.isfinite(count) and 0 < count < 2**31 else 0
         rotation = int(cap.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
         h, w = frame.shape[:2]
-        return VideoInfo(path, fps, max(count, 1), w, h, rotation)
+        return VideoInfo(path, fps, count, w, h, rotation)
     finally:
         cap.release()
 
 
-def resolve_range(info: VideoInfo, frames: tuple[int, int | None] | None) -> tuple[int, int]:
-    """Clamp a `--frames A:B` request to the video, rejecting ranges that select nothing."""
+def resolve_range(info: VideoInfo, frames: tuple[int, int | None] | None) -> tuple[int, int | None]:
+    """A `--frames A:B` request as (start, stop), stop None meaning "to the end of the stream":
+    frames are read until the decoder ends, not up to the declared count, which some containers
+    understate or lack. Rejects a start past a declared end."""
     start, stop = (0, None) if frames is None else frames
-    stop = info.frame_count if stop is None else stop
-    if start >= info.frame_count:
-        raise EngineError(f"--frames {start}:{stop} starts past the end of the video "
+    if info.frame_count and start >= info.frame_count:
+        shown = "" if stop is None else stop
+        raise EngineError(f"--frames {start}:{shown} starts past the end of the video "
                           f"({info.frame_count} frames)")
-    return start, min(stop, info.frame_count)
+    if stop is not None and info.frame_count and stop >= info.frame_count:
+        stop = None  # through the end, however many frames the stream really has
+    return start, stop
 
 
-def stream_frames(info: VideoInfo, start: int, stop: int, buffer: int | None = None,
+def stream_frames(info: VideoInfo, start: int, stop: int | None, buffer: int | None = None,
                   cancel: threading.Event | None = None,
                   timestamps: list[float] | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (frame_index, RGB frame) for frames [start, stop), decoded in a reader thread.
+    """Yield (frame_index, RGB frame) for frames [start, stop), decoded in a reader thread;
+    stop None reads to the end of the stream.
 
     The bounded queue holds memory flat whatever the length; the thread overlaps decoding with
     pose inference, which leaves a core idle on its own. Raises EngineError if the file ends
@@ -119,15 +127,16 @@ def stream_frames(info: VideoInfo, start: int, stop: int, buffer: int | None = N
             for _ in range(start):
                 if halt.is_set() or cancel.is_set() or not cap.grab():
                     break
-            for idx in range(start, stop):
+            idx = start
+            while stop is None or idx < stop:
                 if halt.is_set() or cancel.is_set():
                     break
                 ok, frame = cap.read()
                 if not ok or frame is None:
-                    q.put(("end", idx))
-                    return
+                    break
                 q.put((idx, (cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), cap.get(cv2.CAP_PROP_POS_MSEC))))
-            q.put(("end", stop))
+                idx += 1
+            q.put(("end", idx))
         except Exception as exc:  # surfaced in the consumer thread
             q.put(("error", exc))
         finally:
@@ -144,10 +153,11 @@ def stream_frames(info: VideoInfo, start: int, stop: int, buffer: int | None = N
                 break
             tag, payload = item
             if tag == "end":
-                if stop - payload > _TRUNCATION_SLACK and not _reached_end(info, last_ms):
+                expected = stop if stop is not None else info.frame_count
+                if expected - payload > _TRUNCATION_SLACK and not _reached_end(info, last_ms):
                     raise EngineError(
                         f"video is truncated or corrupt: decoding stopped at frame {payload} of "
-                        f"{stop} (use --frames {start}:{payload} to process the readable part)")
+                        f"{expected} (use --frames {start}:{payload} to process the readable part)")
                 continue
             if tag == "error":
                 raise EngineError(f"video decoding failed: {payload}")
@@ -169,7 +179,10 @@ def stream_frames(info: VideoInfo, start: int, stop: int, buffer: int | None = N
 def _reached_end(info: VideoInfo, last_ms: float) -> bool:
     """Whether the last decoded frame lies at the container's end. Matroska, WebM and other
     formats without a frame count in their header make OpenCV estimate it as duration × frame
-    rate, which a variable-frame-rate video overshoots: there, fewer frames is not truncation."""
+    rate, which a variable-frame-rate video overshoots: there, fewer frames is not truncation.
+    Without a declared count there is no end to compare with: whatever decodes is the video."""
+    if not info.frame_count:
+        return True
     duration_ms = 1000.0 * info.frame_count / info.fps
     return bool(np.isfinite(last_ms)) and last_ms >= duration_ms - max(100.0, 3000.0 / info.fps)
 

@@ -85,9 +85,10 @@ def _demo_frames(cam01: Path, n: int, size: tuple[int, int] | None = SIZE,
 
 
 def _encode(path: Path, frames: list[np.ndarray], fps: int = FPS, pts_ms: list[int] | None = None,
-            fmt: str | None = None) -> Path:
-    """H.264 (x264) in the container the suffix or `fmt` names; `pts_ms` sets each frame's time."""
-    with av.open(str(path), "w", format=fmt) as c:
+            fmt: str | None = None, options: dict[str, str] | None = None) -> Path:
+    """H.264 (x264) in the container the suffix or `fmt` names; `pts_ms` sets each frame's time;
+    `options` are the muxer's."""
+    with av.open(str(path), "w", format=fmt, options=options or {}) as c:
         s = c.add_stream("libx264", rate=fps)
         s.width, s.height = frames[0].shape[1], frames[0].shape[0]
         s.pix_fmt = "yuv420p"
@@ -344,6 +345,32 @@ def test_legs_never_visible_nan_through_filtering_augmentation_and_angles(media,
         assert ankle.isna().all().all()
         elbow = pd.read_csv(angles / "upper_body_elbow_r.csv").drop(columns="time_s")
         assert elbow.notna().to_numpy().mean() > 0.9
+
+
+@pytest.fixture(scope="session")
+def streamed(media: dict[str, Path], cam01: Path) -> dict[str, Path]:
+    """45 demo frames in containers that declare no frame count, as a stream recorder writes them
+    (OBS-style live Matroska; a raw H.264 elementary stream): OpenCV reports a huge negative count."""
+    d = media["upright"].parent
+    frames = _demo_frames(cam01, 45)
+    return {"live_mkv": _encode(d / "live.mkv", frames, fmt="matroska", options={"live": "1"}),
+            "raw_h264": _encode(d / "raw.h264", frames, fmt="h264")}
+
+
+@pytest.mark.parametrize("name", ["live_mkv", "raw_h264"])
+def test_video_without_a_frame_count_is_read_to_its_end(streamed, tmp_path, name):
+    """These used to give a one-frame result and exit 0: the missing count was taken as 1."""
+    video = streamed[name]
+    assert cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT) < 1  # the case under test
+    out = tmp_path / "out"
+    record = assert_succeeded(_run_quiet(video, out), out, video.stem)
+    assert record["video"]["frame_count"] == 0
+    assert record["frames"]["read"] == 45 and record["frames"]["detected"] >= 43
+    markers, _, _ = read_trc(out / video.stem / f"{video.stem}_initial.trc")
+    assert len(markers) == 45
+    line = assert_failed_cleanly(_run_quiet(video, tmp_path / "late", "--frames", "60:"),
+                                 tmp_path / "late" / video.stem, "past the end")
+    assert "60" in line
 
 
 def test_frames_past_the_end_are_clamped(media, tmp_path):
