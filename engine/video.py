@@ -130,6 +130,7 @@ def stream_frames(info: VideoInfo, start: int, stop: int | None, buffer: int | N
             idx = start
             while stop is None or idx < stop:
                 if halt.is_set() or cancel.is_set():
+                    idx = None  # stopped by the consumer: not an early end of the file
                     break
                 ok, frame = cap.read()
                 if not ok or frame is None:
@@ -154,7 +155,8 @@ def stream_frames(info: VideoInfo, start: int, stop: int | None, buffer: int | N
             tag, payload = item
             if tag == "end":
                 expected = stop if stop is not None else info.frame_count
-                if expected - payload > _TRUNCATION_SLACK and not _reached_end(info, last_ms):
+                short = payload is not None and expected - payload > _TRUNCATION_SLACK
+                if short and not _reached_end(info, last_ms):
                     raise EngineError(
                         f"video is truncated or corrupt: decoding stopped at frame {payload} of "
                         f"{expected} (use --frames {start}:{payload} to process the readable part)")
