@@ -39,13 +39,15 @@ class LandmarkTrack:
             self.hands = np.full((t, 2, N_HAND, 3), np.nan, np.float32)
             self.face = np.full((t, N_FACE, 3), np.nan, np.float32)
 
+    _ARRAYS = ("pixels", "depth_rel", "visibility", "world", "detected", "hands", "face")
+
     def grow(self, n: int) -> None:
         """Make room for n frames (the stream is longer than its container declared); the new
         frames are undetected until processed."""
         if n <= self.frames:
             return
         more = LandmarkTrack(n - self.frames, holistic=self.holistic)
-        for name in ("pixels", "depth_rel", "visibility", "world", "detected", "hands", "face"):
+        for name in self._ARRAYS:
             arr = getattr(self, name)
             if arr is not None:
                 setattr(self, name, np.concatenate([arr, getattr(more, name)]))
@@ -53,7 +55,7 @@ class LandmarkTrack:
 
     def truncate(self, n: int) -> None:
         """Keep the first n frames (the video ended early)."""
-        for name in ("pixels", "depth_rel", "visibility", "world", "detected", "hands", "face"):
+        for name in self._ARRAYS:
             arr = getattr(self, name)
             if arr is not None:
                 setattr(self, name, arr[:n])

@@ -89,7 +89,7 @@ def detect(cfg: RunConfig, info: VideoInfo, start: int, stop: int | None,
     returns the landmark track, the subject record and the frames' timing (video.frame_timing)."""
     expected = (stop if stop is not None else info.frame_count) - start
     # The track grows if the stream outruns its declared count (or has none): nothing is dropped.
-    track = LandmarkTrack(max(expected, 256 if not info.frame_count else 1), holistic=cfg.holistic)
+    track = LandmarkTrack(expected if expected > 0 else 256, holistic=cfg.holistic)
     subject: dict = {}
     times: list[float] = []
     detector: PoseDetector | None = None

@@ -274,7 +274,7 @@ def fit_window(init: np.ndarray, pixels: np.ndarray, weights: np.ndarray, prior:
         for joints, grad in zip(_KNEE_CHAINS.T, grads):  # hip, knee, ankle columns
             for c in range(3):
                 rows.append(rk.ravel())
-                cols.append(var(tk.ravel(), joints[None, :].repeat(T, 0).ravel()) + c)
+                cols.append(var(tk.ravel(), np.broadcast_to(joints, (T, 2)).ravel()) + c)
                 vals.append((grad[..., c] * active).ravel())
         rows = np.concatenate([*rows, rows_c])
         cols = np.concatenate([*cols, cols_c])
