@@ -3,11 +3,13 @@ Pose2Sim demo shared by the whole session, and a helper that runs the CLI as a u
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import subprocess
 import sys
 import threading
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,16 @@ CAM01_SLICE = (0, 60)  # 1 s of the 60 fps demo: enough for filtering, cheap on 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "engine_run: runs MediaPipe on real video (a few seconds)")
+
+
+@functools.cache
+def load_headless() -> types.ModuleType:
+    """headless.py, loaded once; its load_package() imports the add-on as Blender does, under the
+    package name `humanpose3d`. Import bpy before calling."""
+    spec = importlib.util.spec_from_file_location("_hp3d_headless", REPO_ROOT / "headless.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def demo_video() -> Path:

@@ -5,7 +5,6 @@ manifest, headless.py and FBX."""
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
 import shutil
 import struct
@@ -17,7 +16,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import demo_video
+from conftest import demo_video, load_headless
 
 bpy = pytest.importorskip("bpy")
 
@@ -26,14 +25,7 @@ HEIGHT_M = 1.72
 FRAMES = (0, 30)
 
 
-def _headless():
-    spec = importlib.util.spec_from_file_location("_hp3d_headless", ROOT / "headless.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-headless = _headless()
+headless = load_headless()
 pkg = headless.load_package()  # the add-on as Blender imports it, under one package name
 coords = importlib.import_module("humanpose3d.engine.coords")
 joint_sets = importlib.import_module("humanpose3d.engine.joint_sets")

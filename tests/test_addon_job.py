@@ -5,7 +5,6 @@ modal operator driving a real child to a built scene (Blender's event loop simul
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import signal
 import sys
@@ -14,20 +13,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import demo_video
+from conftest import demo_video, load_headless
 
-ROOT = Path(__file__).resolve().parents[1]
 HEIGHT = "1.72"
 
 
-def _package():
-    spec = importlib.util.spec_from_file_location("_hp3d_headless", ROOT / "headless.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.load_package()
-
-
-pkg = _package()
+pkg = load_headless().load_package()
 job_mod = importlib.import_module("humanpose3d.operators.job")  # no bpy in here
 
 

@@ -6,7 +6,6 @@ and its wheels from the child process, and where it writes without a saved .blen
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import re
 import subprocess
@@ -17,14 +16,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import load_headless
 
 bpy = pytest.importorskip("bpy")
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("_hp3d_headless", ROOT / "headless.py")
-_headless = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(_headless)
-pkg = _headless.load_package()
+pkg = load_headless().load_package()
 settings = importlib.import_module("humanpose3d.operators.settings")
 job_mod = importlib.import_module("humanpose3d.operators.job")
 cli = importlib.import_module("humanpose3d.engine.cli")

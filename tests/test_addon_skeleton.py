@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import load_headless
 
 
 def _skeleton():
     """scene.skeleton as Blender would import it: inside the add-on package (loaded by headless.py's
     loader, which needs no bpy)."""
-    spec = importlib.util.spec_from_file_location("_hp3d_headless", ROOT / "headless.py")
-    headless = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(headless)
-    headless.load_package()
+    load_headless().load_package()
     return importlib.import_module("humanpose3d.scene.skeleton")
 
 

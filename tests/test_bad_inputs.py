@@ -138,7 +138,8 @@ def test_bad_video(videos, tmp_path, name, pattern):
 
 
 def _make_unwritable(folder: Path) -> list[str]:
-    """Make `folder` refuse new entries, also for root; returns how. Skips if nothing works here."""
+    """Make `folder` refuse new entries, also for root; returns how. Fails where nothing can: a
+    skipped test would prove nothing (test_output_under_a_file covers a failing write anywhere)."""
     how = []
     folder.chmod(0o555)
     how.append("chmod 555")
@@ -147,8 +148,8 @@ def _make_unwritable(folder: Path) -> list[str]:
             how.append("chattr +i")
     if _writable(folder):
         _restore(folder)
-        pytest.skip("cannot make a folder read-only here (root without CAP_LINUX_IMMUTABLE); "
-                    "test_output_under_a_file still covers a failing write")
+        pytest.fail("cannot make a folder read-only here (root without CAP_LINUX_IMMUTABLE): run "
+                    "the tests as a normal user, or where chattr +i works")
     return how
 
 

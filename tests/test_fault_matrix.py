@@ -37,7 +37,6 @@ import contextlib
 import fractions
 import io
 import json
-import os
 import resource
 import shutil
 import signal
@@ -54,6 +53,7 @@ from conftest import HEIGHT_M, REPO_ROOT, assert_one_error_line, cli_env, leftov
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_bad_inputs import assert_failed_cleanly
+from test_engine_run import _in_detection
 
 from engine.cli import build_parser, config_from_args
 from engine.config import RunConfig
@@ -402,8 +402,8 @@ def _tiny_tmpfs(where: Path, size: str):
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({proc.stderr.strip()}); "
-                    "test_disk_full_file_size_limit still fails a real write")
+        pytest.fail(f"cannot mount a tmpfs here ({proc.stderr.strip()}): this test needs root or "
+                    "CAP_SYS_ADMIN to fill a real filesystem")
     try:
         yield where
     finally:
@@ -448,15 +448,6 @@ def test_disk_full_file_size_limit(media, tmp_path):
 
 
 # --- signals and kill -9 --------------------------------------------------------------------
-
-
-def _in_detection(pid: int, video: Path) -> bool:
-    try:
-        fds = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
-        maps = Path(f"/proc/{pid}/maps").read_text()
-    except OSError:
-        return False
-    return str(video.resolve()) in fds and "mediapipe" in maps
 
 
 def _wait_for_detection(proc: subprocess.Popen, video: Path) -> None:

@@ -8,28 +8,20 @@ levelled and grounded."""
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import math
 import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_headless
 from mesh_support import N_FRAMES, mesh_run
 
 bpy = pytest.importorskip("bpy")
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
-def _headless():
-    spec = importlib.util.spec_from_file_location("_hp3d_headless_mesh", ROOT / "headless.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-headless = _headless()
+headless = load_headless()
 headless.load_package()
 build = importlib.import_module("humanpose3d.scene.build")
 export = importlib.import_module("humanpose3d.scene.export")

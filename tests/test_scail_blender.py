@@ -7,7 +7,6 @@ and headless.py's --scail-blender."""
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import math
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pytest
-from conftest import demo_video
+from conftest import demo_video, load_headless
 
 bpy = pytest.importorskip("bpy")
 from mathutils import Vector  # noqa: E402  (bpy first: mathutils ships with it)
@@ -27,14 +26,7 @@ SIZE = (128, 224)  # portrait like SCAIL's 512×896, small enough for a quick te
 FRAMES = (0, 10)
 
 
-def _headless():
-    spec = importlib.util.spec_from_file_location("_hp3d_headless", ROOT / "headless.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-headless = _headless()
+headless = load_headless()
 pkg = headless.load_package()
 scail_rig = importlib.import_module("humanpose3d.scene.scail_rig")
 scail_render = importlib.import_module("humanpose3d.scene.scail_render")
