@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not hold the subject's bone lengths constant over time")
     r.add_argument("--no-fit", action="store_true",
                    help="skip the skeleton fit to the 2D landmarks (MediaPipe's 3D, placed and filtered)")
+    r.add_argument("--no-foot-lock", action="store_true",
+                   help="let the fit move planted heels and toes (by default, those standing still in "
+                        "the video are held still in 3D so the feet do not slide)")
     r.add_argument("--lifter", type=Path, default=None, metavar="PATH",
                    help="VideoPose3D checkpoint (.bin with 'model_pos'): its temporal 3D lifting "
                         "replaces MediaPipe's 3D as the fit's prior; nothing is downloaded")
@@ -155,7 +158,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         scail_size=args.scail_size, visibility_min=args.visibility_min, max_gap_s=args.max_gap,
         estimate_missing=args.estimate_missing, cutoff_hz=args.cutoff_hz,
         filter_order=args.filter_order, hold_bone_lengths=not args.free_bone_lengths,
-        fit_skeleton=not args.no_fit, lifter=args.lifter, lifter_layout=args.lifter_layout,
+        fit_skeleton=not args.no_fit, foot_lock=not args.no_foot_lock, lifter=args.lifter,
+        lifter_layout=args.lifter_layout,
         augmentation_cycles=args.augmentation_cycles, joint_angles=not args.no_angles,
         angle_plots=not args.no_plots, opensim=args.opensim, mesh=args.mesh or bool(args.mesh_format),
         mesh_formats=args.mesh_format, sex=args.sex, age_years=args.age, force=args.force)

@@ -43,6 +43,7 @@ class RunConfig:
     filter_order: int = 4
     hold_bone_lengths: bool = True
     fit_skeleton: bool = True  # skeleton-constrained fit to the 2D landmarks (skeleton_fit.py)
+    foot_lock: bool = True  # the fit holds heels and toes still where they stand (contacts.py)
     lifter: Path | None = None  # VideoPose3D checkpoint: its 3D replaces MediaPipe's as the prior
     lifter_layout: str = "coco17"  # 2D keypoint order the checkpoint was trained on
     augmentation_cycles: int = 4  # LSTM heading ensemble size (see engine.augment.augment)

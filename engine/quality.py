@@ -11,7 +11,7 @@ from .joint_sets import MEDIAPIPE_33
 from .landmarks import LandmarkTrack
 from .reconstruct import Reconstruction
 
-FLAGS = ("detected", "low_confidence", "interpolated", "mirrored", "swapped", "missing")
+FLAGS = ("detected", "low_confidence", "interpolated", "mirrored", "swapped", "missing", "planted")
 
 
 _BLOCK = 512  # frames per block of quality.csv rows
@@ -24,7 +24,9 @@ def quality_flags(track: LandmarkTrack, recon: Reconstruction, swapped: np.ndarr
     interpolated    the whole frame was missing and the joint was filled across a short gap
     mirrored        estimated from the other side of the body (--estimate-missing)
     swapped         MediaPipe had mirrored the whole body in this frame and it was repaired
-    missing         no position (a long gap, or outside the detected span)"""
+    missing         no position (a long gap, or outside the detected span)
+    planted         a heel or toe standing still in the video, held still in 3D by the fit
+                    (foot contact; off with --no-foot-lock)"""
     t = track.frames
     finite = np.isfinite(recon.markers).all(axis=2)
     return {
@@ -34,6 +36,7 @@ def quality_flags(track: LandmarkTrack, recon: Reconstruction, swapped: np.ndarr
         "mirrored": recon.mirrored,
         "swapped": np.broadcast_to(swapped[:, None], (t, len(MEDIAPIPE_33))),
         "missing": ~finite,
+        "planted": recon.planted,
     }
 
 

@@ -1,6 +1,6 @@
 """Landmarks → metric camera-space markers: scale from height, root translation from the 2D
-landmarks, the skeleton-constrained fit (skeleton_fit.py), gap filling, mirroring, low-pass
-filtering and fixed bone lengths."""
+landmarks, foot contacts (contacts.py), the skeleton-constrained fit (skeleton_fit.py), gap
+filling, mirroring, low-pass filtering and fixed bone lengths."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 from .camera import Intrinsics, reprojection_error, solve_root_translation
 from .cleaning import butterworth, fill_gaps, hold_bone_lengths, mirror_missing
 from .config import RunConfig
+from .contacts import stationary_feet
 from .errors import EngineError
 from .landmarks import LandmarkTrack
 from .lifter import lifted_to_mediapipe
@@ -25,6 +26,7 @@ class Reconstruction:
     confident: np.ndarray  # (T, 33) detected with visibility ≥ visibility_min
     filled: np.ndarray  # (T, 33) interpolated across a short gap
     mirrored: np.ndarray  # (T, 33) estimated from the other side
+    planted: np.ndarray  # (T, 33) heel/toe standing still, held still by the fit (contacts.py)
     root_translation: np.ndarray  # (T, 3)
     scale: float  # MediaPipe world units → metres
     bone_lengths: np.ndarray  # subject's lengths along joint_sets.MP_TREE, metres
@@ -65,9 +67,12 @@ def reconstruct(track: LandmarkTrack, k: Intrinsics, cfg: RunConfig, fps: float,
         del placed
     t = solve_root_translation(np.where(confident[..., None], skeleton, np.nan), pixels, weights, k)
     raw_camera = skeleton + t[:, None, :]
+    planted = np.zeros(confident.shape, bool)
+    if cfg.fit_skeleton and cfg.foot_lock:
+        planted = stationary_feet(pixels, confident, raw_camera[..., 2], k, fps)
     if cfg.fit_skeleton:
         markers = fit_skeleton(raw_camera, bone_vectors(skeleton), fit_lengths, pixels, weights,
-                               track.detected, k, fps)
+                               track.detected, k, fps, stance=planted)
     else:
         markers = np.where(confident[..., None], raw_camera, np.nan)
 
@@ -81,5 +86,5 @@ def reconstruct(track: LandmarkTrack, k: Intrinsics, cfg: RunConfig, fps: float,
     if cfg.hold_bone_lengths:
         markers = hold_bone_lengths(markers, lengths)
     reproj = reprojection_error(markers, pixels, k)
-    return Reconstruction(markers, raw_camera, confident, filled, mirrored, t, float(scale),
+    return Reconstruction(markers, raw_camera, confident, filled, mirrored, planted, t, float(scale),
                           lengths, reproj)

@@ -11,6 +11,8 @@ expected error so they are comparable):
                                                                face the camera ray through the root
   smoothness     (X_{t+1} − 2X_t + X_{t−1}) / σ_acc           — bounded acceleration
   knee limit     max(0, h − sin θ_max) / σ_knee                — knees bend one way only
+  stance         (X_t − X_{t−1}) / σ_stance                    — a planted heel or toe stays put
+                                                               (contacts.stationary_feet)
 where h = ((K−H) × (A−K))·ê_r / (|K−H||A−K|) is the knee's flexion sine about the pelvis' lateral
 axis ê_r (left → right hip), negative when flexed, positive when bent backwards (hyperextended).
 solved by damped Gauss–Newton with an analytic sparse Jacobian and a robust (soft-L1) loss.
@@ -59,6 +61,7 @@ class FitWeights:
     sigma_acc_60: float = 0.004  # per-frame second difference at 60 fps (m); scales with (60/fps)²
     sigma_knee: float = 0.05  # hyperextension beyond the limit, as a sine
     knee_hyperextension_deg: float = 10.0  # knees reach ~5° and hip rotation tilts the hinge; ≥ 90: off
+    sigma_stance_60: float = 0.002  # a planted foot landmark's step per frame at 60 fps (m); ∝ 60/fps
     robust_scale: float = 5.0  # residuals beyond this many σ count linearly (soft-L1)
     max_iterations: int = 6
     window: int = 240  # frames per solve (memory and time stay bounded on long videos)
@@ -191,10 +194,12 @@ def _knee_hinge(X: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
 
 
 def fit_window(init: np.ndarray, pixels: np.ndarray, weights: np.ndarray, prior: np.ndarray,
-               lengths: np.ndarray, k: Intrinsics, fps: float, w: FitWeights) -> np.ndarray:
+               lengths: np.ndarray, k: Intrinsics, fps: float, w: FitWeights,
+               stance: np.ndarray | None = None) -> np.ndarray:
     """Solve one window. init: (T, J, 3) camera-space start for FIT_JOINTS; pixels (T, J, 2);
     weights (T, J) reprojection weights (0 = unseen); prior (T, B, 3) MediaPipe bone vectors in
-    the camera frame (NaN = none); lengths (B,). Returns (T, J, 3)."""
+    the camera frame (NaN = none); lengths (B,); stance (T, J): joints held still from the
+    previous frame (None: none). Returns (T, J, 3)."""
     T, J, _ = init.shape
     B = len(FIT_BONES)
     a_loc = np.array([_LOCAL[int(a)] for a, _ in FIT_BONES])
@@ -212,8 +217,14 @@ def fit_window(init: np.ndarray, pixels: np.ndarray, weights: np.ndarray, prior:
     pr_val = prior[pr_ok]
     n_proj, n_len, n_pr = 2 * len(t_seen), len(bl_t), 3 * len(pr_t)
     n_acc = 3 * J * max(T - 2, 0)
+    pairs = np.zeros((T, J), bool)  # (t − 1, t) with the joint planted in both frames
+    if stance is not None:
+        pairs[1:] = stance[1:] & stance[:-1]
+    st_t, st_j = np.nonzero(pairs)
+    sig_st = w.sigma_stance_60 * 60.0 / fps
+    n_st = 3 * len(st_t)
     n_lim = 2 * T
-    n_res = n_proj + n_len + n_pr + n_acc + n_lim
+    n_res = n_proj + n_len + n_pr + n_acc + n_st + n_lim
     sin_max = np.sin(np.radians(w.knee_hyperextension_deg))
 
     def var(t: np.ndarray, j: np.ndarray) -> np.ndarray:
@@ -230,11 +241,12 @@ def fit_window(init: np.ndarray, pixels: np.ndarray, weights: np.ndarray, prior:
         dp = X[pr_t, b_loc[pr_b]] - X[pr_t, a_loc[pr_b]]
         r_pr = ((dp - pr_val) / w.sigma_prior).ravel()
         r_acc = ((X[2:] - 2 * X[1:-1] + X[:-2]) / sig_acc).ravel()
+        r_st = ((X[st_t, st_j] - X[st_t - 1, st_j]) / sig_st).ravel()
         h = _knee_hinge(X)[0]
         r_lim = (np.maximum(h - sin_max, 0.0) / w.sigma_knee).ravel()
-        return np.concatenate([r_proj, r_len, r_pr, r_acc, r_lim])
+        return np.concatenate([r_proj, r_len, r_pr, r_acc, r_st, r_lim])
 
-    # Constant parts of the Jacobian: the prior and acceleration residuals are linear.
+    # Constant parts of the Jacobian: the prior, acceleration and stance residuals are linear.
     rows_c, cols_c, vals_c = [], [], []
     base = n_proj + n_len
     for c in range(3):
@@ -249,6 +261,11 @@ def fit_window(init: np.ndarray, pixels: np.ndarray, weights: np.ndarray, prior:
             rows_c.append(r)
             cols_c.append(var((tt + off).ravel(), jj.ravel()) + cc.ravel())
             vals_c.append(np.full(len(r), coef / sig_acc))
+    for c in range(3):
+        r = base + n_pr + n_acc + 3 * np.arange(len(st_t)) + c
+        rows_c += [r, r]
+        cols_c += [var(st_t, st_j) + c, var(st_t - 1, st_j) + c]
+        vals_c += [np.full(len(r), 1 / sig_st), np.full(len(r), -1 / sig_st)]
     rows_c, cols_c, vals_c = (np.concatenate(v) for v in (rows_c, cols_c, vals_c))
 
     def jacobian(x: np.ndarray):
@@ -348,11 +365,12 @@ def bone_vectors(points: np.ndarray) -> np.ndarray:
 
 def fit_skeleton(init: np.ndarray, prior: np.ndarray, lengths: np.ndarray, pixels: np.ndarray,
                  weights: np.ndarray, detected: np.ndarray, k: Intrinsics, fps: float,
-                 fit_weights: FitWeights | None = None) -> np.ndarray:
+                 fit_weights: FitWeights | None = None, stance: np.ndarray | None = None) -> np.ndarray:
     """Refine camera-space MediaPipe-33 markers `init` (T, 33, 3; finite on detected frames) with
     the constrained fit, window by window over runs of detected frames (undetected stretches are
     not invented here). prior: (T, B, 3) bone vectors; lengths: (B,); weights: (T, 33)
-    reprojection weights. Face landmarks follow the nose rigidly. Returns (T, 33, 3)."""
+    reprojection weights; stance: (T, 33) landmarks standing still (contacts.stationary_feet).
+    Face landmarks follow the nose rigidly. Returns (T, 33, 3)."""
     w = fit_weights or DEFAULT_WEIGHTS
     out = init.copy()
     det = np.flatnonzero(detected & np.isfinite(init[:, FIT_JOINTS]).all(axis=(1, 2)))
@@ -370,7 +388,8 @@ def fit_skeleton(init: np.ndarray, prior: np.ndarray, lengths: np.ndarray, pixel
             if len(idx) < 3:
                 continue
             sol = fit_window(init[idx][:, FIT_JOINTS], pixels[idx][:, FIT_JOINTS],
-                             weights[idx][:, FIT_JOINTS], prior[idx], lengths, k, fps, w)
+                             weights[idx][:, FIT_JOINTS], prior[idx], lengths, k, fps, w,
+                             None if stance is None else stance[idx][:, FIT_JOINTS])
             # Triangular blend in overlaps so window seams do not show as jumps.
             n = len(idx)
             ramp = np.minimum(1.0, np.minimum(np.arange(1, n + 1), np.arange(n, 0, -1)) / max(w.overlap, 1))

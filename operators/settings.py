@@ -59,6 +59,7 @@ def engine_args(props) -> list[str]:
         args += ["--roi", f"{x},{y},{w},{h}"]
     flags = {"--holistic": props.holistic, "--estimate-missing": props.estimate_missing,
              "--free-bone-lengths": not props.hold_bone_lengths, "--no-fit": not props.fit_skeleton,
+             "--no-foot-lock": not props.foot_lock,
              "--no-angles": not props.joint_angles, "--no-plots": not props.angle_plots,
              "--opensim": props.opensim, "--scail": props.scail, "--mesh": props.mesh,
              "--force": props.overwrite}

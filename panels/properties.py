@@ -56,7 +56,8 @@ class HP3D_PG_settings(PropertyGroup):
                                        "central person")
     holistic: BoolProperty(name="Hands and Face", default=False,
                            description="Also track hands and face with MediaPipe Holistic (slower)")
-    # Cleaning and fit (--max-gap, --filter-order, --free-bone-lengths, --no-fit, --lifter)
+    # Cleaning and fit (--max-gap, --filter-order, --free-bone-lengths, --no-fit, --no-foot-lock,
+    # --lifter)
     max_gap_s: FloatProperty(name="Max Gap (s)", default=0.5, min=0.0, soft_max=5.0,
                              description="Interpolate gaps up to this long; longer gaps stay empty")
     filter_order: IntProperty(name="Filter Order", default=4, min=2, max=12, step=2,
@@ -67,6 +68,9 @@ class HP3D_PG_settings(PropertyGroup):
     fit_skeleton: BoolProperty(name="Skeleton Fit", default=True,
                                description="Fit the skeleton to the 2D landmarks (off: MediaPipe's 3D, "
                                            "placed and filtered)")
+    foot_lock: BoolProperty(name="Foot Lock", default=True,
+                            description="Hold heels and toes that stand still in the video still in 3D, "
+                                        "so planted feet do not slide")
     lifter_path: StringProperty(name="Lifter", subtype="FILE_PATH", default="", options=PATH_OPTIONS,
                                 description="Optional VideoPose3D checkpoint (.bin with 'model_pos') "
                                             "whose temporal 3D lifting is the fit's prior (needs torch)")

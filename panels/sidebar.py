@@ -100,6 +100,7 @@ class HP3D_PT_cleaning(_Options):
         col.prop(props, "fit_skeleton")
         sub = col.column(align=True)
         sub.active = props.fit_skeleton
+        sub.prop(props, "foot_lock")
         sub.prop(props, "lifter_path")
         row = sub.row()
         row.active = bool(props.lifter_path.strip())

@@ -78,6 +78,7 @@ def _cases(tmp: Path) -> dict[str, tuple[dict, object]]:
         "--filter-order": ({"filter_order": 6}, 6),
         "--free-bone-lengths": ({"hold_bone_lengths": False}, True),
         "--no-fit": ({"fit_skeleton": False}, True),
+        "--no-foot-lock": ({"foot_lock": False}, True),
         "--lifter": ({"lifter_path": ckpt}, Path(ckpt)),
         "--lifter-layout": ({"lifter_path": ckpt, "lifter_layout": "h36m17"}, "h36m17"),
         "--augmentation-cycles": ({"augmentation_cycles": 2}, 2),

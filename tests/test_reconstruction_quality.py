@@ -148,3 +148,28 @@ def test_knee_limit_stops_a_backward_bend_that_every_input_argues_for(limit_deg)
         assert after.max() < np.sin(np.radians(limit_deg + 5)), np.degrees(np.arcsin(after.max()))
     else:  # no limit: the fit keeps what all its inputs say
         assert (after > np.sin(np.radians(20))).all()
+
+
+def test_stance_term_holds_a_planted_foot_still_against_depth_noise():
+    """A still body whose 3D prior jitters in depth each frame (as MediaPipe's does): held still
+    by the stance term, the planted left heel and toe stop following that jitter."""
+    k = Intrinsics.from_settings(1080, 1920)
+    still = np.repeat(synthetic_walk(T=1), 40, axis=0)
+    joints = still[:, FIT_JOINTS]
+    rng = np.random.default_rng(3)
+    prior = bone_vectors(still) + 0.03 * rng.standard_normal((40, len(FIT_BONES), 3)) * [0.2, 0.2, 1]
+    lengths = np.linalg.norm(bone_vectors(still), axis=-1)[0]
+    init = joints + 0.03 * rng.standard_normal(joints.shape) * [0.2, 0.2, 1]
+    feet = [list(FIT_JOINTS).index(MEDIAPIPE_33.index(n)) for n in ("left_heel", "left_foot_index")]
+    stance = np.zeros(joints.shape[:2], bool)
+    stance[:, feet] = True
+
+    def fit(stance_mask):
+        out = fit_window(init, project(joints, k), np.ones(joints.shape[:2]), prior, lengths, k,
+                         60.0, FitWeights(), stance_mask)
+        step = np.linalg.norm(np.diff(out[:, feet], axis=0), axis=-1).mean()
+        return step, np.linalg.norm(out[:, feet] - joints[:, feet], axis=-1).mean()
+
+    (step_free, err_free), (step_held, err_held) = fit(None), fit(stance)
+    assert step_held < 0.25 * step_free, (step_held, step_free)
+    assert err_held < err_free, (err_held, err_free)
