@@ -13,8 +13,9 @@ isb_flexion.py for how the reference's ISB angles are made).
 camera would): without it the default 55° field of view is used, and rigid MPJPE mostly measures
 that focal error (depth scales with it). accel_ratio compares mean acceleration with the reference
 low-passed at the engine's default 6 Hz (the raw triangulation is jittery: its own jitter would
-make any smooth result look over-smoothed); reconstruct_share is the 3D reconstruction's share of
-the run's time, from run.json.
+make any smooth result look over-smoothed); foot_skate_mps is how fast heels and toes move while
+the reference has them planted (ideally 0; --extra-args=--no-foot-lock shows it without the foot
+lock); reconstruct_share is the 3D reconstruction's share of the run's time, from run.json.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from multiview_reference import load_reference  # noqa: E402
 
 from engine.cleaning import butterworth  # noqa: E402
 from engine.cli import build_parser, config_from_args  # noqa: E402
+from engine.contacts import FOOT_POINTS  # noqa: E402
 from engine.coords import CAMERA_TO_OPENSIM, camera_to_opensim  # noqa: E402
 from engine.joint_sets import MP, POSE2SIM_22  # noqa: E402
 from engine.markers import mediapipe_to_pose2sim  # noqa: E402
@@ -59,7 +61,8 @@ from engine.trc import read_trc  # noqa: E402
 _TRC_TO_MP = {"RShoulder": "right_shoulder", "LShoulder": "left_shoulder", "RElbow": "right_elbow",
               "LElbow": "left_elbow", "RWrist": "right_wrist", "LWrist": "left_wrist",
               "RHip": "right_hip", "LHip": "left_hip", "RKnee": "right_knee", "LKnee": "left_knee",
-              "RAnkle": "right_ankle", "LAnkle": "left_ankle"}
+              "RAnkle": "right_ankle", "LAnkle": "left_ankle", "RHeel": "right_heel", "LHeel": "left_heel",
+              "RBigToe": "right_foot_index", "LBigToe": "left_foot_index"}
 
 
 def trc_as_mediapipe(path: Path) -> np.ndarray:
@@ -80,6 +83,19 @@ def angles(points: np.ndarray) -> dict[str, np.ndarray]:
             for a, j, b in (("hip", "knee", "ankle"), ("shoulder", "elbow", "wrist"))}
 
 
+def foot_speeds(points: np.ndarray, fps: float) -> np.ndarray:
+    """(T, 4) speed in m/s of the heels and toes (engine.contacts.FOOT_POINTS)."""
+    return np.linalg.norm(np.gradient(points[:, FOOT_POINTS], axis=0), axis=-1) * fps
+
+
+def foot_skate(pred: np.ndarray, ref: np.ndarray, fps: float) -> float:
+    """Mean speed (m/s) of heels and toes over the samples where the reference's, low-passed at
+    6 Hz, is under 0.25 m/s: planted feet, whose ideal speed is 0 (the reference itself measures
+    ~0.14 m/s there: triangulation jitter)."""
+    planted = foot_speeds(butterworth(ref, fps, 6.0), fps) < 0.25
+    return float(np.nanmean(foot_speeds(pred, fps)[planted]))
+
+
 def score(pred: np.ndarray, ref: np.ndarray, fps: float, rigid: bool) -> dict[str, float]:
     pa, ra = angles(pred), angles(ref)
     smooth_ref = butterworth(ref, fps, 6.0)
@@ -91,6 +107,8 @@ def score(pred: np.ndarray, ref: np.ndarray, fps: float, rigid: bool) -> dict[st
         "elbow_rmse_deg": float(np.mean([angle_rmse(pa[k], ra[k]) for k in pa if "elbow" in k])),
         "accel_ratio": (mean_acceleration(pred[:, LIMB_12], fps)
                         / mean_acceleration(smooth_ref[:, LIMB_12], fps)),
+        # MediaPipe's raw 3D is hip-centred: its feet move with the hips, so no skate figure.
+        "foot_skate_mps": foot_skate(pred, ref, fps) if rigid else float("nan"),
     }
 
 
@@ -102,8 +120,10 @@ def main() -> None:
     args = ap.parse_args()
     ref = load_reference()
     cols = ("pa_mpjpe_mm", "mpjpe_mm", "bone_cv_pct", "knee_rmse_deg", "elbow_rmse_deg", "accel_ratio",
-            "reconstruct_share")
-    print(f"reference: {ref.world_33.shape[0]} frames @ {ref.fps:g} fps; engine --height {args.height}")
+            "foot_skate_mps", "reconstruct_share")
+    print(f"reference: {ref.world_33.shape[0]} frames @ {ref.fps:g} fps; engine --height {args.height}; "
+          f"its own foot skate {foot_skate(ref.world_33, ref.world_33, ref.fps):.2f} m/s, low-passed at 6 Hz "
+          f"{foot_skate(butterworth(ref.world_33, ref.fps, 6.0), ref.world_33, ref.fps):.2f} m/s")
     print(f"{'camera':<8}{'source':<11}" + "".join(f"{c:>18}" for c in cols))
     worse = []
     isb_rows = []
