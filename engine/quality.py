@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .contacts import FOOT_POINTS
 from .joint_sets import MEDIAPIPE_33
 from .landmarks import LandmarkTrack
 from .reconstruct import Reconstruction
@@ -64,6 +65,8 @@ def summarise(flags: dict[str, np.ndarray], reprojection_px: np.ndarray) -> dict
     """Shares of joint samples per flag and reprojection statistics, for run.json."""
     summary = {f"{name}_share": round(float(mask.mean()), 4) for name, mask in flags.items()}
     summary["swapped_frames"] = int(flags["swapped"][:, 0].sum())
+    # Of the heel and toe samples alone (planted_share counts all 33 landmarks).
+    summary["planted_feet_share"] = round(float(flags["planted"][:, FOOT_POINTS].mean()), 4)
     seen = flags["detected"] & np.isfinite(reprojection_px)
     if seen.any():
         summary["reprojection_px_median"] = round(float(np.median(reprojection_px[seen])), 2)

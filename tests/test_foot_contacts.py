@@ -3,6 +3,8 @@ by the skeleton fit, on synthetic tracks with known contacts and on the real dem
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -92,3 +94,6 @@ def test_planted_flags_reach_the_quality_report(cam01_run):
     df = pd.read_csv(res.files["quality_csv"])
     flags = df["planted"].to_numpy().reshape(res.track.frames, 33).astype(bool)
     np.testing.assert_array_equal(flags, res.recon.planted)
+    q = json.loads(res.files["run_json"].read_text())["quality"]
+    assert q["planted_feet_share"] == pytest.approx(flags[:, FOOT_POINTS].mean(), abs=1e-4)
+    assert q["planted_share"] == pytest.approx(flags.mean(), abs=1e-4)
