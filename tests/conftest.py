@@ -10,8 +10,10 @@ import subprocess
 import sys
 import threading
 import types
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -35,6 +37,50 @@ def load_headless() -> types.ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def addon() -> Iterator[types.ModuleType]:
+    """The add-on, imported as Blender imports it, registered in an empty scene for one test
+    module's tests (bpy is imported only by the modules that ask for this)."""
+    import bpy
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    pkg = load_headless().load_package()
+    pkg.register()
+    yield pkg
+    pkg.unregister()
+
+
+def drawn(panel: type, context: object) -> list[tuple]:
+    """Call a Panel class's `draw` with a layout that records every call, (name, args, kwargs),
+    and returns another such layout (rows, columns, boxes …); its own `draw_options`, if any, is
+    bound as Blender would."""
+    calls: list[tuple] = []
+
+    class Layout:
+        def __getattr__(self, name: str) -> Callable:
+            def record(*args, **kwargs):
+                calls.append((name, args, kwargs))
+                return Layout()
+            return record
+
+    this = SimpleNamespace(layout=Layout())
+    if hasattr(panel, "draw_options"):
+        this.draw_options = types.MethodType(panel.draw_options, this)
+    panel.draw(this, context)
+    return calls
+
+
+def assert_drawn_names_exist(calls: list[tuple], ops: object) -> None:
+    """Every property a drawn panel shows exists on its owner, and every operator it offers is
+    registered in `ops` (bpy.ops)."""
+    for name, args, _ in calls:
+        if name in ("prop", "prop_search"):
+            assert hasattr(args[0], args[1]), args
+        if name == "operator":
+            group, op = args[0].split(".")
+            assert hasattr(getattr(ops, group), op), args[0]
 
 
 def demo_video() -> Path:

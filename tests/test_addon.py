@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import demo_video, load_headless
+from conftest import assert_drawn_names_exist, demo_video, drawn, load_headless
 
 bpy = pytest.importorskip("bpy")
 
@@ -32,15 +32,6 @@ joint_sets = importlib.import_module("humanpose3d.engine.joint_sets")
 MP = joint_sets.MP
 
 
-
-
-@pytest.fixture(scope="module")
-def addon():
-    """The add-on registered in an empty scene for this module's tests."""
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    pkg.register()
-    yield pkg
-    pkg.unregister()
 
 
 @pytest.fixture(scope="module")
@@ -142,28 +133,12 @@ def test_registration_does_not_import_the_heavy_engine() -> None:
 def test_panel_draws_idle_and_running(addon) -> None:
     """Call the panel's draw with a recording layout: every property and operator it names exists,
     and the running state shows a progress bar and Cancel instead of Run."""
-    calls: list[tuple] = []
-
-    class Layout:
-        def __getattr__(self, name):
-            def record(*args, **kwargs):
-                calls.append((name, args, kwargs))
-                return Layout()
-            return record
-
     props = bpy.context.scene.hp3d
-    draw = bpy.types.HP3D_PT_main.draw
     for running in (False, True):
-        calls.clear()
         props.running, props.progress, props.stage = running, 0.4, "pose 12/30"
-        draw(SimpleNamespace(layout=Layout()), bpy.context)
+        calls = drawn(bpy.types.HP3D_PT_main, bpy.context)
+        assert_drawn_names_exist(calls, bpy.ops)
         ops = [c[1][0] for c in calls if c[0] == "operator"]
-        for c in calls:
-            if c[0] == "prop":
-                assert hasattr(c[1][0], c[1][1]), c
-        for idname in ops:
-            group, name = idname.split(".")
-            assert hasattr(getattr(bpy.ops, group), name), idname
         if running:
             assert "humanpose3d.cancel" in ops and "humanpose3d.run" not in ops
             bar = {"factor": pytest.approx(0.4), "type": "BAR", "text": "pose 12/30"}

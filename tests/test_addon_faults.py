@@ -18,19 +18,11 @@ from conftest import demo_video
 
 bpy = pytest.importorskip("bpy")
 
-from test_addon_job import _fake_operator, job_mod, pkg  # noqa: E402  (needs bpy first)
+from test_addon_job import _fake_operator, job_mod  # noqa: E402  (needs bpy first)
 
 HEIGHT_M = 1.72
 
 
-
-
-@pytest.fixture(scope="module")
-def addon():
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    pkg.register()
-    yield pkg
-    pkg.unregister()
 
 
 @pytest.fixture(scope="module")

@@ -92,12 +92,11 @@ def test_a_stuck_child_is_killed_after_the_grace_period(video: Path, tmp_path: P
 # --- the modal operator -------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def registered():
-    bpy = pytest.importorskip("bpy")
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    pkg.register()
-    yield bpy
-    pkg.unregister()
+def registered(addon):
+    """bpy, with the add-on registered (conftest's `addon`)."""
+    import bpy
+
+    return bpy
 
 
 def _fake_operator(bpy):

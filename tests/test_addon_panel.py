@@ -11,12 +11,10 @@ import re
 import subprocess
 import sys
 import tempfile
-import types
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from conftest import load_headless
+from conftest import assert_drawn_names_exist, drawn, load_headless
 
 bpy = pytest.importorskip("bpy")
 
@@ -33,11 +31,8 @@ STATE = {"progress", "stage", "running"}
 
 
 @pytest.fixture(scope="module")
-def props():
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    pkg.register()
-    yield bpy.context.scene.hp3d
-    pkg.unregister()
+def props(addon):
+    return bpy.context.scene.hp3d
 
 
 def _reset(props) -> None:
@@ -142,40 +137,21 @@ def test_options_of_a_stage_left_off_are_not_passed(props) -> None:
     _reset(props)
 
 
-class _Layout:
-    """Records every prop/operator a panel draws."""
-
-    def __init__(self, calls: list) -> None:
-        self._calls = calls
-
-    def __getattr__(self, name):
-        def record(*args, **kwargs):
-            self._calls.append((name, args, kwargs))
-            return _Layout(self._calls)
-        return record
-
-
 def test_every_setting_is_drawn_in_the_sidebar(props) -> None:
     sidebar = importlib.import_module("humanpose3d.panels.sidebar")
-    drawn: set[str] = set()
+    shown: set[str] = set()
     for running in (False, True):
         props.running = running
         for panel in sidebar.CLASSES:
-            calls: list = []
-            this = SimpleNamespace(layout=_Layout(calls))
-            if hasattr(panel, "draw_options"):
-                this.draw_options = types.MethodType(panel.draw_options, this)
-            panel.draw(this, bpy.context)
+            calls = drawn(panel, bpy.context)
+            assert_drawn_names_exist(calls, bpy.ops)
             for name, args, _ in calls:
                 if name == "prop":
-                    assert args[0] == props and hasattr(props, args[1]), args
-                    drawn.add(args[1])
-                if name == "operator":
-                    group, op = args[0].split(".")
-                    assert hasattr(getattr(bpy.ops, group), op), args[0]
+                    assert args[0] == props, args
+                    shown.add(args[1])
     props.running = False
     wanted = {p.identifier for p in props.bl_rna.properties} - {"rna_type", "name"} - STATE
-    assert wanted <= drawn, sorted(wanted - drawn)
+    assert wanted <= shown, sorted(wanted - shown)
     for panel in sidebar.CLASSES[1:]:  # sub-panels of the main one, in the same sidebar tab
         assert panel.bl_parent_id == "HP3D_PT_main" and panel.bl_category == "HumanPose3D"
         assert hasattr(bpy.types, panel.bl_idname)

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import stat
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -288,20 +289,28 @@ def _in_detection(pid: int, video: Path) -> bool:
     return str(video.resolve()) in fds and "mediapipe" in maps
 
 
-def test_sigint_cancels_the_cli_cleanly(cam01, tmp_path):
+def wait_for_detection(proc: subprocess.Popen, video: Path) -> None:
+    """Return once the CLI process is running MediaPipe on `video` (by /proc; without it, after
+    4 s), with the run still going."""
+    if Path("/proc/self/fd").is_dir():
+        deadline = time.monotonic() + 60
+        while not _in_detection(proc.pid, video):
+            assert proc.poll() is None, f"the run ended before detection: {proc.communicate()}"
+            assert time.monotonic() < deadline, "the CLI never started detecting"
+            time.sleep(0.05)
+        time.sleep(0.3)
+    else:  # no /proc: give it time to import and start
+        time.sleep(4)
+    assert proc.poll() is None, f"the run ended before it could be interrupted: {proc.communicate()}"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_cancels_the_cli_cleanly(cam01, tmp_path, sig):
     out = tmp_path / "out"
     proc = popen_cli("run", cam01, "--height", HEIGHT_M, "--out", out)  # all 100 frames: ~4 s of pose
     try:
-        deadline = time.monotonic() + 60
-        if Path("/proc/self/fd").is_dir():
-            while not _in_detection(proc.pid, cam01) and proc.poll() is None:
-                assert time.monotonic() < deadline, "the CLI never started detecting"
-                time.sleep(0.05)
-            time.sleep(0.3)
-        else:  # no /proc: give it time to import and start
-            time.sleep(4)
-        assert proc.poll() is None, f"the run ended before it could be interrupted: {proc.communicate()}"
-        proc.send_signal(signal.SIGINT)
+        wait_for_detection(proc, cam01)
+        proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:

@@ -53,7 +53,7 @@ from conftest import HEIGHT_M, REPO_ROOT, assert_one_error_line, cli_env, leftov
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_bad_inputs import assert_failed_cleanly
-from test_engine_run import _in_detection
+from test_engine_run import wait_for_detection
 
 from engine.cli import build_parser, config_from_args
 from engine.config import RunConfig
@@ -450,42 +450,14 @@ def test_disk_full_file_size_limit(media, tmp_path):
 # --- signals and kill -9 --------------------------------------------------------------------
 
 
-def _wait_for_detection(proc: subprocess.Popen, video: Path) -> None:
-    deadline = time.monotonic() + 60
-    while not _in_detection(proc.pid, video):
-        assert proc.poll() is None, f"the run ended before detection: {proc.communicate()}"
-        assert time.monotonic() < deadline, "the CLI never started detecting"
-        time.sleep(0.05)
-    time.sleep(0.3)
-    assert proc.poll() is None, "the run ended before it could be interrupted"
+# SIGINT and SIGTERM mid-detection: test_engine_run.test_a_signal_cancels_the_cli_cleanly.
 
 
-needs_proc = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="waits on /proc/PID/fd")
-
-
-@needs_proc
-def test_sigterm_cancels_cleanly(cam01, tmp_path):
-    out = tmp_path / "out"
-    proc = popen_cli("run", cam01, "--height", HEIGHT_M, "--out", out)  # 100 frames: seconds of pose
-    try:
-        _wait_for_detection(proc, cam01)
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, stderr
-    assert "cancel" in assert_one_error_line(stderr)
-    assert stdout == "" and leftovers(out) == []
-
-
-@needs_proc
 def test_kill_9_mid_detection_leaves_nothing(cam01, tmp_path):
     out = tmp_path / "out"
     proc = popen_cli("run", cam01, "--height", HEIGHT_M, "--out", out)
     try:
-        _wait_for_detection(proc, cam01)
+        wait_for_detection(proc, cam01)
         proc.kill()
         proc.communicate(timeout=30)
     finally:

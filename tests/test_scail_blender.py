@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pytest
-from conftest import demo_video, load_headless
+from conftest import assert_drawn_names_exist, demo_video, drawn, load_headless
 
 bpy = pytest.importorskip("bpy")
 from mathutils import Vector  # noqa: E402  (bpy first: mathutils ships with it)
@@ -347,22 +347,8 @@ def test_operator_renders_with_the_panel_settings(engine_run, tmp_path: Path) ->
 
 def _draw_panel() -> None:
     """The sub-panel's draw with a recording layout: every property and operator it names exists."""
-    calls: list[tuple] = []
-
-    class Layout:
-        def __getattr__(self, name):
-            def record(*args, **kwargs):
-                calls.append((name, args, kwargs))
-                return Layout()
-            return record
-
-    bpy.types.HP3D_PT_scail.draw(SimpleNamespace(layout=Layout()), bpy.context)
-    for name, args, _ in calls:
-        if name in ("prop", "prop_search"):
-            assert hasattr(args[0], args[1]), args
-        if name == "operator":
-            group, op = args[0].split(".")
-            assert hasattr(getattr(bpy.ops, group), op), args[0]
+    calls = drawn(bpy.types.HP3D_PT_scail, bpy.context)
+    assert_drawn_names_exist(calls, bpy.ops)
     assert {"humanpose3d.scail_build", "humanpose3d.scail_render"} <= {c[1][0] for c in calls
                                                                         if c[0] == "operator"}
 
