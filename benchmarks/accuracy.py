@@ -54,15 +54,9 @@ from engine.cli import build_parser, config_from_args  # noqa: E402
 from engine.contacts import FOOT_POINTS  # noqa: E402
 from engine.coords import CAMERA_TO_OPENSIM, camera_to_opensim  # noqa: E402
 from engine.joint_sets import MP, POSE2SIM_22  # noqa: E402
-from engine.markers import mediapipe_to_pose2sim  # noqa: E402
+from engine.markers import DIRECT, mediapipe_to_pose2sim  # noqa: E402
 from engine.pipeline import run  # noqa: E402
 from engine.trc import read_trc  # noqa: E402
-
-_TRC_TO_MP = {"RShoulder": "right_shoulder", "LShoulder": "left_shoulder", "RElbow": "right_elbow",
-              "LElbow": "left_elbow", "RWrist": "right_wrist", "LWrist": "left_wrist",
-              "RHip": "right_hip", "LHip": "left_hip", "RKnee": "right_knee", "LKnee": "left_knee",
-              "RAnkle": "right_ankle", "LAnkle": "left_ankle", "RHeel": "right_heel", "LHeel": "left_heel",
-              "RBigToe": "right_foot_index", "LBigToe": "left_foot_index"}
 
 
 def trc_as_mediapipe(path: Path) -> np.ndarray:
@@ -71,7 +65,7 @@ def trc_as_mediapipe(path: Path) -> np.ndarray:
     assert tuple(names) == POSE2SIM_22, names
     cam = markers @ CAMERA_TO_OPENSIM  # the flip is its own inverse
     out = np.full((cam.shape[0], 33, 3), np.nan)
-    for trc_name, mp_name in _TRC_TO_MP.items():
+    for trc_name, mp_name in DIRECT.items():  # the markers copied straight from MediaPipe's
         out[:, MP[mp_name]] = cam[:, names.index(trc_name)]
     return out
 
@@ -88,11 +82,11 @@ def foot_speeds(points: np.ndarray, fps: float) -> np.ndarray:
     return np.linalg.norm(np.gradient(points[:, FOOT_POINTS], axis=0), axis=-1) * fps
 
 
-def foot_skate(pred: np.ndarray, ref: np.ndarray, fps: float) -> float:
+def foot_skate(pred: np.ndarray, smooth_ref: np.ndarray, fps: float) -> float:
     """Mean speed (m/s) of heels and toes over the samples where the reference's, low-passed at
-    6 Hz, is under 0.25 m/s: planted feet, whose ideal speed is 0 (the reference itself measures
-    ~0.14 m/s there: triangulation jitter)."""
-    planted = foot_speeds(butterworth(ref, fps, 6.0), fps) < 0.25
+    6 Hz (`smooth_ref`), is under 0.25 m/s: planted feet, whose ideal speed is 0 (the reference
+    itself measures 0.15 m/s there low-passed, 0.30 raw: triangulation jitter)."""
+    planted = foot_speeds(smooth_ref, fps) < 0.25
     return float(np.nanmean(foot_speeds(pred, fps)[planted]))
 
 
@@ -108,7 +102,7 @@ def score(pred: np.ndarray, ref: np.ndarray, fps: float, rigid: bool) -> dict[st
         "accel_ratio": (mean_acceleration(pred[:, LIMB_12], fps)
                         / mean_acceleration(smooth_ref[:, LIMB_12], fps)),
         # MediaPipe's raw 3D is hip-centred: its feet move with the hips, so no skate figure.
-        "foot_skate_mps": foot_skate(pred, ref, fps) if rigid else float("nan"),
+        "foot_skate_mps": foot_skate(pred, smooth_ref, fps) if rigid else float("nan"),
     }
 
 
@@ -121,9 +115,10 @@ def main() -> None:
     ref = load_reference()
     cols = ("pa_mpjpe_mm", "mpjpe_mm", "bone_cv_pct", "knee_rmse_deg", "elbow_rmse_deg", "accel_ratio",
             "foot_skate_mps", "reconstruct_share")
+    smooth_world = butterworth(ref.world_33, ref.fps, 6.0)
     print(f"reference: {ref.world_33.shape[0]} frames @ {ref.fps:g} fps; engine --height {args.height}; "
-          f"its own foot skate {foot_skate(ref.world_33, ref.world_33, ref.fps):.2f} m/s, low-passed at 6 Hz "
-          f"{foot_skate(butterworth(ref.world_33, ref.fps, 6.0), ref.world_33, ref.fps):.2f} m/s")
+          f"its own foot skate {foot_skate(ref.world_33, smooth_world, ref.fps):.2f} m/s, low-passed at "
+          f"6 Hz {foot_skate(smooth_world, smooth_world, ref.fps):.2f} m/s")
     print(f"{'camera':<8}{'source':<11}" + "".join(f"{c:>18}" for c in cols))
     worse = []
     isb_rows = []

@@ -12,7 +12,6 @@ at the largest subset. A 10,000-frame loop would take minutes, which is the poin
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -23,13 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load_package():
-    name = "humanpose3d"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "__init__.py",
-                                                      submodule_search_locations=[str(ROOT)])
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
+    """scene/keyframes.py, imported as Blender imports the add-on (headless.load_package)."""
+    sys.path.insert(0, str(ROOT))
+    from headless import load_package
+
+    load_package()
     from humanpose3d.scene import keyframes
 
     return keyframes

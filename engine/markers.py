@@ -7,7 +7,7 @@ import numpy as np
 from .joint_sets import MP, POSE2SIM_22
 
 # Direct copies: Pose2Sim name → MediaPipe name.
-_DIRECT = {
+DIRECT = {
     "RHip": "right_hip", "RKnee": "right_knee", "RAnkle": "right_ankle", "RHeel": "right_heel",
     "RBigToe": "right_foot_index", "LHip": "left_hip", "LKnee": "left_knee",
     "LAnkle": "left_ankle", "LHeel": "left_heel", "LBigToe": "left_foot_index", "Nose": "nose",
@@ -46,7 +46,7 @@ def mediapipe_to_pose2sim(points: np.ndarray) -> np.ndarray:
     p = np.asarray(points, dtype=np.float64)
     out = np.full((p.shape[0], len(POSE2SIM_22), 3), np.nan)
     idx = {n: i for i, n in enumerate(POSE2SIM_22)}
-    for name, mp_name in _DIRECT.items():
+    for name, mp_name in DIRECT.items():
         out[:, idx[name]] = p[:, MP[mp_name]]
     lh, rh = p[:, MP["left_hip"]], p[:, MP["right_hip"]]
     ls, rs = p[:, MP["left_shoulder"]], p[:, MP["right_shoulder"]]
