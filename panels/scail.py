@@ -13,10 +13,11 @@ from bpy.props import (
     PointerProperty,
     StringProperty,
 )
-from bpy.types import Panel, PropertyGroup, UIList
+from bpy.types import PropertyGroup, UIList
 
 from ..scene import scail_rig
 from .properties import PATH_OPTIONS
+from .sidebar import SubPanel
 
 PRESET_ITEMS = [(k, v, f"Bone names of a {v} armature") for k, v in scail_rig.PRESET_LABELS.items()]
 PRESET_ITEMS.append(("CUSTOM", "Custom", "Keep the mapping below as edited"))
@@ -125,14 +126,9 @@ class HP3D_UL_scail_joints(UIList):
         row.prop(item, "at", text="")
 
 
-class HP3D_PT_scail(Panel):
+class HP3D_PT_scail(SubPanel):
     bl_label = "SCAIL Pose Render"
     bl_idname = "HP3D_PT_scail"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "HumanPose3D"
-    bl_parent_id = "HP3D_PT_main"
-    bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout

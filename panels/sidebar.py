@@ -51,14 +51,18 @@ class HP3D_PT_main(Panel):
         box.operator("humanpose3d.import_sam3d", icon="OUTLINER_OB_MESH")
 
 
-class _Options(Panel):
-    """A closed sub-panel of engine options, greyed out while a run is going."""
+class SubPanel(Panel):
+    """A closed sub-panel of the HumanPose3D tab (a base: Blender registers only its subclasses)."""
 
     bl_space_type = "VIEW_3D"
     bl_region_type = "UI"
     bl_category = "HumanPose3D"
     bl_parent_id = "HP3D_PT_main"
     bl_options = {"DEFAULT_CLOSED"}
+
+
+class _Options(SubPanel):
+    """A sub-panel of engine options, greyed out while a run is going."""
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
