@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-CACHE_VERSION = 1
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the engine, when run directly
+
+CACHE_VERSION = 2  # 2: MediaPipe's Tasks API (mediapipe 1.2) in place of the legacy solution
 DEFAULT_CACHE = Path(__file__).resolve().parent / ".cache" / "multiview_reference.npz"
 OUTLIER_PX = 30.0  # per-joint reprojection error above which a view is dropped
 BONE_TOL = 0.25  # relative limb-bone length deviation beyond which both ends are dropped
@@ -98,31 +101,25 @@ def read_qca(path: Path) -> list[CameraCalib]:
     return sorted(cams, key=lambda c: c.name)
 
 
-def run_mediapipe(video: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, tuple[int, int]]:
-    import cv2
-    import mediapipe as mp
+def run_mediapipe(video: Path, model: str = "full"
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, tuple[int, int]]:
+    """The engine's own pose stage (MediaPipe Tasks, tracking, whole frame) on one view."""
+    from engine.landmarks import LandmarkTrack, PoseDetector
+    from engine.video import probe, stream_frames
 
-    cap = cv2.VideoCapture(str(video))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    rows = []
-    with mp.solutions.pose.Pose(model_complexity=1, static_image_mode=False,
-                                smooth_landmarks=True) as pose:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            h, w = frame.shape[:2]
-            res = pose.process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-            p, v, wl = np.full((33, 2), np.nan), np.zeros(33), np.full((33, 3), np.nan)
-            if res.pose_landmarks:
-                lm = res.pose_landmarks.landmark
-                p = np.array([[q.x * w, q.y * h] for q in lm])
-                v = np.array([q.visibility for q in lm])
-                wl = np.array([[q.x, q.y, q.z] for q in res.pose_world_landmarks.landmark])
-            rows.append((p, v, wl))
-    cap.release()
-    pts, vis, world = (np.array(a) for a in zip(*rows))
-    return pts, vis, world, fps, (w, h)
+    info = probe(video)
+    track = LandmarkTrack(max(info.frame_count, 1))
+    with PoseDetector(model=model, fps=info.fps) as det:
+        n = 0
+        for i, rgb in stream_frames(info, 0, None):
+            if i >= track.frames:
+                track.grow(2 * track.frames)
+            det.process(rgb, track, i)
+            n = i + 1
+    track.truncate(n)
+    vis = np.where(track.detected[:, None], track.visibility, 0.0)
+    return (track.pixels.astype(float), vis.astype(float), track.world.astype(float), info.fps,
+            (info.width, info.height))
 
 
 def triangulate(xn: np.ndarray, w: np.ndarray, P: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ import traceback
 import warnings
 from pathlib import Path
 
+from .bundles import POSE_MODELS
 from .config import RunConfig
 from .errors import Cancelled, EngineError
 
@@ -92,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--roi", type=_roi, default=None, metavar="X,Y,W,H",
                    help="pick the person inside this box of the first frame (default: the largest, "
                         "most central person)")
+    r.add_argument("--pose-model", choices=POSE_MODELS, default="full",
+                   help="BlazePose landmark model: lite (fastest), full (default) or heavy (slowest)")
     r.add_argument("--holistic", action="store_true",
                    help="also track hands (2×21) and face (468) with MediaPipe Holistic (slower)")
     r.add_argument("--scail", action="store_true",
@@ -154,7 +157,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return RunConfig(
         video=args.video, height_m=args.height, mass_kg=args.mass, out_dir=args.out,
         fov_deg=args.fov, focal_px=args.focal_px, frames=args.frames, roi=args.roi,
-        holistic=args.holistic, scail=args.scail or args.scail_size is not None,
+        holistic=args.holistic, pose_model=args.pose_model, scail=args.scail or args.scail_size is not None,
         scail_size=args.scail_size, visibility_min=args.visibility_min, max_gap_s=args.max_gap,
         estimate_missing=args.estimate_missing, cutoff_hz=args.cutoff_hz,
         filter_order=args.filter_order, hold_bone_lengths=not args.free_bone_lengths,

@@ -34,6 +34,7 @@ class RunConfig:
     frames: tuple[int, int | None] | None = None  # [start, stop) like a Python slice
     roi: tuple[int, int, int, int] | None = None  # x, y, w, h in pixels of the (rotated) frame
     holistic: bool = False
+    pose_model: str = "full"  # BlazePose landmark model: lite, full or heavy (engine.bundles)
     scail: bool = False  # SMPL-24 NLF-format poses + SCAIL's 3D pose render (engine.scail)
     scail_size: tuple[int, int] | None = None  # render W, H; None: SCAIL's 512x896 / 896x512
     visibility_min: float = 0.3
@@ -99,6 +100,9 @@ class RunConfig:
             check_mesh_options(tuple(self.mesh_formats), self.sex, self.age_years)
             if self.mesh and not available():
                 raise EngineError("--mesh needs the anny body model: pip install anny==0.6.2")
+        from .bundles import pose_bundle
+
+        pose_bundle(self.pose_model, self.holistic)  # a wrong name or a missing bundle: one line now
         if self.frames is not None:
             start, stop = self.frames
             if start < 0 or (stop is not None and stop <= start):

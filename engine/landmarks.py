@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import mediapipe_tasks as tasks
 from .person import SubjectCrop
 
 N_POSE, N_HAND, N_FACE = 33, 21, 468
@@ -62,51 +60,27 @@ class LandmarkTrack:
         self.frames = n
 
 
-@contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Silence the C++ log lines TFLite and glog print while MediaPipe builds its graph: they
-    are noise to a user watching a progress bar. Python exceptions still propagate."""
-    try:
-        fd = os.dup(2)
-    except OSError:
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(fd, 2)
-        os.close(fd)
-        os.close(devnull)
-
-
-def _xyz(landmarks, n: int) -> np.ndarray:
-    return np.array([(lm.x, lm.y, lm.z) for lm in landmarks.landmark[:n]], np.float32)
-
-
 class PoseDetector:
-    """MediaPipe Pose (full model) or Holistic in video mode, optionally on a subject crop."""
+    """MediaPipe Pose (lite, full or heavy model) or Holistic in video mode, optionally on a
+    subject crop, through MediaPipe's Tasks API (engine/mediapipe_tasks.py)."""
 
     def __init__(self, holistic: bool = False, crop: SubjectCrop | None = None,
-                 min_detection: float = 0.5, min_tracking: float = 0.5) -> None:
-        os.environ.setdefault("GLOG_minloglevel", "2")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import mediapipe as mp  # heavy import; only when a run starts
-
+                 min_detection: float = 0.5, min_tracking: float = 0.5, model: str = "full",
+                 fps: float = 30.0) -> None:
         self.holistic = holistic
         self.crop = crop
-        common = dict(static_image_mode=False, model_complexity=1, smooth_landmarks=True,
-                      min_detection_confidence=min_detection, min_tracking_confidence=min_tracking)
+        self._ms_per_frame = 1000.0 / fps if fps and fps > 0 else 1000.0 / 30.0
+        self._last_ms = -1
         self._warm = False
-        with _quiet_native_stderr():
-            if holistic:
-                self._model = mp.solutions.holistic.Holistic(refine_face_landmarks=False, **common)
-            else:
-                self._model = mp.solutions.pose.Pose(enable_segmentation=False, **common)
+        if holistic:
+            self._model = tasks.holistic_landmarker(model, min_detection, min_tracking)
+        else:
+            self._model = tasks.pose_landmarker(model, video=True, min_detection=min_detection,
+                                                min_tracking=min_tracking)
 
     def close(self) -> None:
-        self._model.close()
+        with tasks.quiet_native_stderr():
+            self._model.close()
 
     def __enter__(self) -> PoseDetector:
         return self
@@ -114,37 +88,47 @@ class PoseDetector:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _timestamp(self, i: int) -> int:
+        # VIDEO mode wants strictly increasing milliseconds; its smoothing reads them as time.
+        ms = max(int(round(i * self._ms_per_frame)), self._last_ms + 1)
+        self._last_ms = ms
+        return ms
+
     def process(self, rgb: np.ndarray, track: LandmarkTrack, i: int) -> bool:
-        """Detect on one RGB frame and store the result at row i of `track`."""
+        """Detect on one RGB frame (row i of the run) and store the result at row i of `track`."""
         ox, oy = 0, 0
         image = rgb
         if self.crop is not None:
             ox, oy, w, h = self.crop.window()
-            image = np.ascontiguousarray(rgb[oy:oy + h, ox:ox + w])
+            image = rgb[oy:oy + h, ox:ox + w]
         h, w = image.shape[:2]
+        frame = tasks.image(image)
+        ts = self._timestamp(i)
         if self._warm:
-            res = self._model.process(image)
+            res = self._model.detect_for_video(frame, ts)
         else:  # the first call initialises the delegates, which log at native level
-            with _quiet_native_stderr():
-                res = self._model.process(image)
+            with tasks.quiet_native_stderr():
+                res = self._model.detect_for_video(frame, ts)
             self._warm = True
-        if res.pose_landmarks is None or res.pose_world_landmarks is None:
+        pose, world = res.pose_landmarks, res.pose_world_landmarks
+        if not self.holistic:  # PoseLandmarker: one list per person
+            pose, world = (pose[0], world[0]) if pose and world else (None, None)
+        if not pose or not world:
             return False
-        img = _xyz(res.pose_landmarks, N_POSE)
+        img = tasks.xyz(pose, N_POSE)
         track.pixels[i, :, 0] = ox + img[:, 0] * w
         track.pixels[i, :, 1] = oy + img[:, 1] * h
         track.depth_rel[i] = img[:, 2] * w
-        track.visibility[i] = [lm.visibility for lm in res.pose_landmarks.landmark[:N_POSE]]
-        track.world[i] = _xyz(res.pose_world_landmarks, N_POSE)
+        track.visibility[i] = tasks.visibility(pose, N_POSE)
+        track.world[i] = tasks.xyz(world, N_POSE)
         track.detected[i] = True
         if self.holistic:
-            for side, attr in enumerate(("left_hand_landmarks", "right_hand_landmarks")):
-                hand = getattr(res, attr)
-                if hand is not None:
-                    xyz = _xyz(hand, N_HAND)
+            for side, hand in enumerate((res.left_hand_landmarks, res.right_hand_landmarks)):
+                if hand:
+                    xyz = tasks.xyz(hand, N_HAND)
                     track.hands[i, side] = np.c_[ox + xyz[:, 0] * w, oy + xyz[:, 1] * h, xyz[:, 2] * w]
-            if res.face_landmarks is not None:
-                xyz = _xyz(res.face_landmarks, N_FACE)
+            if res.face_landmarks:
+                xyz = tasks.xyz(res.face_landmarks, N_FACE)  # the mesh; the bundle's iris slots are empty
                 track.face[i] = np.c_[ox + xyz[:, 0] * w, oy + xyz[:, 1] * h, xyz[:, 2] * w]
         if self.crop is not None:
             self.crop.update(track.pixels[i], track.visibility[i] > 0.5)

@@ -1,10 +1,10 @@
 """Choosing one person consistently when several are visible, and following them with a crop.
 
-MediaPipe's legacy Pose tracks a single person, whoever its detector finds first. To make that
+MediaPipe's Pose tracker in video mode follows whoever its detector finds first. To make that
 choice ours (largest / most central, or the user's `--roi`), we find candidates once, in the first
-frame, with OpenCV's HOG people detector and MediaPipe's own detector (both offline), and then feed
-MediaPipe a crop that follows the chosen person's landmarks, so a second person never enters its
-view for long.
+frame, with OpenCV's HOG people detector and MediaPipe's own pose landmarker in image mode (several
+people per call; both offline), and then feed MediaPipe a crop that follows the chosen person's
+landmarks, so a second person never enters its view for long.
 """
 
 from __future__ import annotations
@@ -17,48 +17,32 @@ import numpy as np
 Box = tuple[float, float, float, float]  # x, y, w, h in frame pixels
 
 
-def detect_people(rgb: np.ndarray) -> list[Box]:
+def detect_people(rgb: np.ndarray, model: str = "full") -> list[Box]:
     """Candidate people in a frame: the union of two weak detectors that miss different people
     (HOG misses people in unusual poses; MediaPipe's detector misses small or distant people)."""
-    return _suppress(_hog_people(rgb) + _pose_people(rgb))
+    return _suppress(_hog_people(rgb) + _pose_people(rgb, model=model))
 
 
-def _pose_people(rgb: np.ndarray, max_people: int = 4) -> list[Box]:
-    """People found by MediaPipe Pose in still-image mode, one at a time: each found person is
-    greyed out and the frame searched again (the legacy solution returns one person per call)."""
-    import mediapipe as mp
+def _pose_people(rgb: np.ndarray, max_people: int = 4, model: str = "full") -> list[Box]:
+    """People found by MediaPipe's PoseLandmarker in image mode, up to max_people in one call."""
+    from . import mediapipe_tasks as tasks
 
-    from .landmarks import _quiet_native_stderr
-
-    img = rgb.copy()
-    h, w = img.shape[:2]
+    h, w = rgb.shape[:2]
     # The whole search, not only the construction: TFLite and glog log from the graph's own
-    # threads at the first process(), which would print five lines beside the progress bar.
-    with _quiet_native_stderr():
-        pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1,
-                                      min_detection_confidence=0.5)
+    # threads at the first detect(), which would print lines beside the progress bar.
+    with tasks.quiet_native_stderr():
+        landmarker = tasks.pose_landmarker(model, video=False, num_poses=max_people)
         try:
-            boxes = _search(pose, img, w, h, max_people)
+            people = landmarker.detect(tasks.image(rgb)).pose_landmarks
         finally:
-            pose.close()
-    return boxes
-
-
-def _search(pose, img: np.ndarray, w: int, h: int, max_people: int) -> list[Box]:
+            landmarker.close()
     boxes: list[Box] = []
-    for _ in range(max_people):
-        res = pose.process(img)
-        if res.pose_landmarks is None:
-            break
-        pts = np.array([(lm.x * w, lm.y * h) for lm in res.pose_landmarks.landmark
-                        if lm.visibility > 0.5])
+    for person in people:
+        pts = np.array([(p.x * w, p.y * h) for p in person if (p.visibility or 0.0) > 0.5])
         if len(pts) < 4:
-            break
+            continue
         (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
         boxes.append((float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
-        pad_x, pad_y = 0.15 * (x1 - x0), 0.15 * (y1 - y0)
-        img[int(max(0, y0 - pad_y)):int(min(h, y1 + pad_y)),
-            int(max(0, x0 - pad_x)):int(min(w, x1 + pad_x))] = 127
     return boxes
 
 

@@ -75,7 +75,7 @@ def _choose_subject(rgb: np.ndarray, cfg: RunConfig, info: VideoInfo) -> tuple[S
             raise EngineError(f"--roi {x},{y},{w},{h} lies outside the {info.width}x{info.height} frame")
         box = (float(x), float(y), float(min(w, info.width - x)), float(min(h, info.height - y)))
         return SubjectCrop.around(box, info.width, info.height), {"method": "roi", "box": list(box)}
-    boxes = detect_people(rgb)
+    boxes = detect_people(rgb, model=cfg.pose_model)
     if len(boxes) < 2:
         return None, {"method": "single", "candidates": len(boxes)}
     i = pick_subject(boxes, info.width, info.height)
@@ -100,7 +100,8 @@ def detect(cfg: RunConfig, info: VideoInfo, start: int, stop: int | None,
                 raise Cancelled()
             if detector is None:
                 crop, subject = _choose_subject(rgb, cfg, info)
-                detector = PoseDetector(holistic=cfg.holistic, crop=crop)
+                detector = PoseDetector(holistic=cfg.holistic, crop=crop, model=cfg.pose_model,
+                                        fps=info.fps)
             if idx - start >= track.frames:
                 track.grow(2 * track.frames)
             detector.process(rgb, track, idx - start)

@@ -49,7 +49,12 @@ class HP3D_PG_settings(PropertyGroup):
                              description="First video frame to process (0-based)")
     frame_stop: IntProperty(name="Stop", default=0, min=0,
                             description="Video frame to stop before; 0 processes to the end")
-    # Tracking (engine: --roi, --holistic)
+    # Tracking (engine: --pose-model, --roi, --holistic)
+    pose_model: EnumProperty(name="Pose Model", default="full",
+                             items=[("lite", "Lite", "BlazePose lite: fastest, least accurate"),
+                                    ("full", "Full", "BlazePose full: the default"),
+                                    ("heavy", "Heavy", "BlazePose heavy: slowest")],
+                             description="MediaPipe BlazePose landmark model")
     roi: IntVectorProperty(name="Person Box", size=4, default=(0, 0, 0, 0), min=0,
                            description="X, Y, width, height in pixels of the first frame around the "
                                        "person to follow; width or height 0: the largest, most "

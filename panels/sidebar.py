@@ -81,6 +81,7 @@ class HP3D_PT_tracking(_Options):
     bl_idname = "HP3D_PT_tracking"
 
     def draw_options(self, layout: bpy.types.UILayout, props) -> None:
+        layout.prop(props, "pose_model")
         layout.prop(props, "visibility_min")
         layout.prop(props, "holistic")
         layout.prop(props, "roi")

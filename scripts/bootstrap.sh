@@ -9,7 +9,21 @@ VENV=.venv
 STAMP=$VENV/.hp3d-stamp
 want=$(cat requirements/*.txt scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)
 
+# MediaPipe's model bundles (models/*.task): made from the packages that carry the models by our
+# own build step (engine/bundles.py), again whenever that step changes or a bundle is missing.
+bundles() {
+    local want_models have
+    want_models=$(cat engine/bundles.py engine/tflite_metadata.py | sha256sum | cut -d' ' -f1)
+    have=$(cat models/.hp3d-stamp 2>/dev/null || true)
+    if [ "$have" != "$want_models" ] || [ "$(ls models/*_landmarker_*.task 2>/dev/null | wc -l)" -lt 6 ]; then
+        echo "bootstrap: building MediaPipe's model bundles into models/" >&2
+        "$VENV/bin/python" -m engine.bundles >/dev/null
+        echo "$want_models" > models/.hp3d-stamp
+    fi
+}
+
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -x "$VENV/bin/python" ]; then
+    bundles
     exit 0
 fi
 command -v "$PY" >/dev/null || { echo "error: $PY not found (the bpy 5.0.1 wheel needs Python 3.11)" >&2; exit 1; }
@@ -29,4 +43,5 @@ PY
 # here rather than in the first --mesh run or test.
 echo "bootstrap: building the Anny body model's cache" >&2
 "$VENV/bin/python" -c "from engine.anny_fit import load_body; load_body('cpu')"
+bundles
 echo "$want" > "$STAMP"

@@ -63,6 +63,7 @@ def _cases(tmp: Path) -> dict[str, tuple[dict, object]]:
         "--focal-px": ({"focal_px": 1400.0}, pytest.approx(1400.0)),
         "--frames": ({"frame_start": 5, "frame_stop": 50}, (5, 50)),
         "--roi": ({"roi": (10, 20, 300, 600)}, (10, 20, 300, 600)),
+        "--pose-model": ({"pose_model": "heavy"}, "heavy"),
         "--holistic": ({"holistic": True}, True),
         "--scail": ({"scail": True}, True),
         "--scail-size": ({"scail": True, "scail_size": (640, 480)}, (640, 480)),

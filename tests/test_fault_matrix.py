@@ -344,7 +344,14 @@ def test_legs_never_visible_nan_through_filtering_augmentation_and_angles(media,
         ankle = pd.read_csv(angles / "upper_body_ankle_r.csv").drop(columns="time_s")
         assert ankle.isna().all().all()
         elbow = pd.read_csv(angles / "upper_body_elbow_r.csv").drop(columns="time_s")
-        assert elbow.notna().to_numpy().mean() > 0.9
+        # The arms' angles exist wherever the arms' LSTM inputs were seen: the missing legs take
+        # nothing from them. (Near the clip's end MediaPipe loses the far wrist, behind the body.)
+        initial, names, _ = read_trc(folder / "upper_body_initial.trc")
+        upper = [names.index(n) for n in ("Neck", "RShoulder", "LShoulder", "RElbow", "LElbow",
+                                          "RWrist", "LWrist", "RHip", "LHip")]
+        inputs_seen = np.isfinite(initial[:, upper]).all(axis=(1, 2))
+        assert inputs_seen.mean() > 0.8
+        assert elbow.notna().all(axis=1).to_numpy()[inputs_seen].all()
 
 
 @pytest.fixture(scope="session")
