@@ -27,7 +27,7 @@ test: venv
 test-blender42: venv-bpy42
 	.venv-bpy42/bin/python -m pytest -q tests/test_addon*.py
 
-# The Blender extension: the runtime wheels for linux-x64, windows-x64, macos-arm64 and macos-x64
+# The Blender extension: the runtime wheels (CPython 3.11 and 3.13) for linux-x64, windows-x64 and macos-arm64
 # into wheels/ (once; pip from PyPI), then one validated package per platform in dist/
 # (scripts/build_extension.py). Install one with Edit > Preferences > Get Extensions > Install from Disk.
 extension: venv
