@@ -1,6 +1,8 @@
 """Metric 3D reference from the Pose2Sim demo's four calibrated views, to score monocular 3D against.
 
-MediaPipe Pose runs on each view; its 33 landmarks are triangulated with a visibility-weighted DLT
+MediaPipe Pose runs on each view (the legacy 0.10.21 solution, in its own venv made by
+legacy_mediapipe.py, so that the yardstick stays what it was before the engine moved to the Tasks
+API; only its output is cached); its 33 landmarks are triangulated with a visibility-weighted DLT
 after repairing left/right label swaps and dropping outlier views per joint.
 Run ``python benchmarks/multiview_reference.py`` for a summary of the reference's quality.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -16,9 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the engine, when run directly
-
-CACHE_VERSION = 2  # 2: MediaPipe's Tasks API (mediapipe 1.2) in place of the legacy solution
+CACHE_VERSION = 1
 DEFAULT_CACHE = Path(__file__).resolve().parent / ".cache" / "multiview_reference.npz"
 OUTLIER_PX = 30.0  # per-joint reprojection error above which a view is dropped
 BONE_TOL = 0.25  # relative limb-bone length deviation beyond which both ends are dropped
@@ -101,25 +102,32 @@ def read_qca(path: Path) -> list[CameraCalib]:
     return sorted(cams, key=lambda c: c.name)
 
 
-def run_mediapipe(video: Path, model: str = "full"
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, tuple[int, int]]:
-    """The engine's own pose stage (MediaPipe Tasks, tracking, whole frame) on one view."""
-    from engine.landmarks import LandmarkTrack, PoseDetector
-    from engine.video import probe, stream_frames
+def run_mediapipe(video: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, tuple[int, int]]:
+    """Legacy MediaPipe Pose on one view (runs inside the legacy venv: legacy_mediapipe.py)."""
+    import cv2
+    import mediapipe as mp
 
-    info = probe(video)
-    track = LandmarkTrack(max(info.frame_count, 1))
-    with PoseDetector(model=model, fps=info.fps) as det:
-        n = 0
-        for i, rgb in stream_frames(info, 0, None):
-            if i >= track.frames:
-                track.grow(2 * track.frames)
-            det.process(rgb, track, i)
-            n = i + 1
-    track.truncate(n)
-    vis = np.where(track.detected[:, None], track.visibility, 0.0)
-    return (track.pixels.astype(float), vis.astype(float), track.world.astype(float), info.fps,
-            (info.width, info.height))
+    cap = cv2.VideoCapture(str(video))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    rows = []
+    with mp.solutions.pose.Pose(model_complexity=1, static_image_mode=False,
+                                smooth_landmarks=True) as pose:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            h, w = frame.shape[:2]
+            res = pose.process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            p, v, wl = np.full((33, 2), np.nan), np.zeros(33), np.full((33, 3), np.nan)
+            if res.pose_landmarks:
+                lm = res.pose_landmarks.landmark
+                p = np.array([[q.x * w, q.y * h] for q in lm])
+                v = np.array([q.visibility for q in lm])
+                wl = np.array([[q.x, q.y, q.z] for q in res.pose_world_landmarks.landmark])
+            rows.append((p, v, wl))
+    cap.release()
+    pts, vis, world = (np.array(a) for a in zip(*rows))
+    return pts, vis, world, fps, (w, h)
 
 
 def triangulate(xn: np.ndarray, w: np.ndarray, P: np.ndarray) -> np.ndarray:
@@ -240,14 +248,13 @@ def load_reference(cache: Path | None = None) -> Reference:
     cams = read_qca(demo / "calibration" / "Calib.qca.txt")
     data = dict(np.load(cache)) if cache.exists() else {}
     if int(data.get("version", -1)) != CACHE_VERSION:
-        runs = [run_mediapipe(demo / "videos" / f"{c.name}.mp4") for c in cams]
-        F = min(len(r[0]) for r in runs)
-        data = {"version": np.array(CACHE_VERSION), "fps": np.array(runs[0][3]),
-                "sizes": np.array([r[4] for r in runs])}
-        for i, key in enumerate(("points_2d", "visibility", "world_landmarks")):
-            data[key] = np.stack([r[i][:F] for r in runs])
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(cache, **data)
+        # The legacy solution, in its own venv: the yardstick does not move with the engine.
+        try:
+            from legacy_mediapipe import python as legacy_python
+        except ImportError:
+            from .legacy_mediapipe import python as legacy_python
+        subprocess.run([str(legacy_python()), __file__, "--write-cache", str(cache)], check=True)
+        data = dict(np.load(cache))
     for c, s in zip(cams, data["sizes"]):
         c.size = (int(s[0]), int(s[1]))
     pts, vis = data["points_2d"], data["visibility"]
@@ -255,8 +262,26 @@ def load_reference(cache: Path | None = None) -> Reference:
     return Reference(cams, pts, vis, world, data["world_landmarks"], float(data["fps"]), swapped, err)
 
 
+def write_cache(cache: Path) -> None:
+    """MediaPipe on the four demo views → cache (run by load_reference in the legacy venv)."""
+    demo = demo_dir()
+    cams = read_qca(demo / "calibration" / "Calib.qca.txt")
+    runs = [run_mediapipe(demo / "videos" / f"{c.name}.mp4") for c in cams]
+    F = min(len(r[0]) for r in runs)
+    data = {"version": np.array(CACHE_VERSION), "fps": np.array(runs[0][3]),
+            "sizes": np.array([r[4] for r in runs])}
+    for i, key in enumerate(("points_2d", "visibility", "world_landmarks")):
+        data[key] = np.stack([r[i][:F] for r in runs])
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(cache, **data)
+
+
 def main() -> None:
     import time
+
+    if sys.argv[1:2] == ["--write-cache"]:
+        write_cache(Path(sys.argv[2]))
+        return
 
     try:
         from . import metrics

@@ -1,15 +1,17 @@
 """The pose stage on MediaPipe's Tasks API (mediapipe 1.2, our bundles) against the legacy
 `mp.solutions` stage (mediapipe 0.10.21), side by side in one run, on each camera of Pose2Sim's demo.
 
-- Legacy: the engine as it was before the port (LEGACY_COMMIT, taken out of this repository's own
-  history with `git archive`) in a venv whose own site-packages hold mediapipe 0.10.21 in front of
-  .venv's (everything else is the same stack), run in a child process.
+- Legacy: the engine as it was before the port (legacy_mediapipe.LEGACY_COMMIT, taken out of this
+  repository's own history with `git archive`) in the legacy venv (mediapipe 0.10.21 in front of
+  .venv's stack; legacy_mediapipe.py), run in a child process.
 - New: this engine with each pose model (lite, full, heavy), in this process.
 
 Both are scored against the same 4-view reference (benchmarks/multiview_reference.py) with
 accuracy.py's score(): PA-MPJPE, knee and elbow 3-point angle RMSE, foot skate. Printed beside them:
 the median distance in pixels between each run's landmarks and the legacy ones on the same frames
-(raw_landmarks.csv, the 33 landmarks, frames both detected), and the pose stage's frames/s alone
+(raw_landmarks.csv, the 33 landmarks, frames both detected; in video mode each side's own tracker
+and smoothing differ), the same in still-image mode (each frame alone: the models and their input
+normalisation, nothing else; "still px"), and the pose stage's frames/s alone
 (decoding excluded, the detector only, median of 3 passes over the video, interleaved with the
 legacy's so that both see the same machine load).
 
@@ -23,7 +25,6 @@ import json
 import os
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -34,15 +35,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import legacy_mediapipe  # noqa: E402
 from accuracy import score, trc_as_mediapipe  # noqa: E402
 from multiview_reference import demo_dir, load_reference  # noqa: E402
 
 from engine.joint_sets import MEDIAPIPE_33  # noqa: E402
 from engine.video import probe, stream_frames  # noqa: E402
 
-LEGACY_COMMIT = "392f33cc8b882101477b8654672ab0143990b575"  # the last commit on mediapipe 0.10.21
-LEGACY_PINS = ("mediapipe==0.10.21", "protobuf==4.25.9", "attrs==26.1.0")
-CACHE = ROOT / "benchmarks" / ".cache" / "legacy"
 COLS = ("pa_mpjpe_mm", "knee_rmse_deg", "elbow_rmse_deg", "foot_skate_mps")
 
 # Run inside the legacy venv, from the legacy source tree: time its PoseDetector alone on frames
@@ -64,23 +63,38 @@ print(json.dumps(rates))
 """
 
 
-def legacy_env() -> tuple[Path, Path]:
-    """(python, source tree) of the legacy engine; made once under benchmarks/.cache/legacy."""
-    src, venv = CACHE / f"src-{LEGACY_COMMIT[:12]}", CACHE / "venv"
-    if not (src / "engine" / "pipeline.py").is_file():
-        src.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", LEGACY_COMMIT, "engine"],
-                                 check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
-    py = venv / "bin" / "python"
-    if not py.exists():
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-        site = Path(subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                   check=True, capture_output=True, text=True).stdout.strip())
-        (site / "hp3d-base-venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-        subprocess.run([sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-q",
-                        "--no-deps", "--target", str(site), *LEGACY_PINS], check=True)
-    return py, src
+# Run inside the legacy venv: the legacy solution in still-image mode (no tracking, no smoothing)
+# on each frame → (T, 33, 2) pixels, NaN where it found no one.
+_LEGACY_STILL = """
+import sys
+import numpy as np
+import mediapipe as mp
+frames = np.load(sys.argv[1])["frames"]
+out = np.full((len(frames), 33, 2), np.nan)
+with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1) as pose:
+    for i, rgb in enumerate(frames):
+        res = pose.process(rgb)
+        if res.pose_landmarks:
+            h, w = rgb.shape[:2]
+            out[i] = [(p.x * w, p.y * h) for p in res.pose_landmarks.landmark]
+np.save(sys.argv[2], out)
+"""
+
+
+def still_pixels(frames: np.ndarray, model: str) -> np.ndarray:
+    """The Tasks PoseLandmarker in image mode on each frame → (T, 33, 2) pixels."""
+    from engine import mediapipe_tasks as tasks
+
+    out = np.full((len(frames), 33, 2), np.nan)
+    landmarker = tasks.pose_landmarker(model, video=False)
+    try:
+        for i, rgb in enumerate(frames):
+            people = landmarker.detect(tasks.image(rgb)).pose_landmarks
+            if people:
+                out[i] = tasks.xyz(people[0])[:, :2] * (rgb.shape[1], rgb.shape[0])
+    finally:
+        landmarker.close()
+    return out
 
 
 def decoded(video: Path) -> np.ndarray:
@@ -134,12 +148,13 @@ def main() -> None:
     args = ap.parse_args()
     models = args.models.split(",")
     ref = load_reference()
-    legacy_py, legacy_src = legacy_env()
+    legacy_py, legacy_src = legacy_mediapipe.python(), legacy_mediapipe.engine_source()
     wanted = set(filter(None, args.cameras.split(",")))
-    print(f"legacy: mediapipe 0.10.21 mp.solutions (engine at {LEGACY_COMMIT[:12]}); new: mediapipe "
+    print(f"legacy: mediapipe 0.10.21 mp.solutions (engine at {legacy_mediapipe.LEGACY_COMMIT[:12]}); "
+          "new: mediapipe "
           f"1.2 Tasks API with our bundles; reference: {ref.world_33.shape[0]} frames, 4 views")
     print(f"{'camera':<8}{'pose stage':<12}" + "".join(f"{c:>16}" for c in COLS)
-          + f"{'px vs legacy':>14}{'pose fps':>10}{'fps ratio':>11}")
+          + f"{'px vs legacy':>14}{'still px':>10}{'pose fps':>10}{'fps ratio':>11}")
     with tempfile.TemporaryDirectory() as tmp:
         for c, cam in enumerate(ref.cameras):
             if wanted and cam.name not in wanted:
@@ -162,12 +177,20 @@ def main() -> None:
                 dirs[m] = run_engine(Path(sys.executable), ROOT, video, Path(tmp) / m, focal,
                                      ["--pose-model", m])
             legacy_fps = float(np.median(rates["legacy"]))
+            subprocess.run([str(legacy_py), "-c", _LEGACY_STILL, str(npz), str(Path(tmp) / "still.npy")],
+                           cwd=legacy_src, env=dict(os.environ, PYTHONPATH=str(legacy_src)), check=True,
+                           capture_output=True)
+            still = {"legacy": np.load(Path(tmp) / "still.npy")}
             for name, d in dirs.items():
-                s = score(trc_as_mediapipe(d / f"{cam.name}_initial.trc"), ref.in_camera(c), ref.fps, rigid=True)
+                pred = trc_as_mediapipe(d / f"{cam.name}_initial.trc")
+                s = score(pred, ref.in_camera(c), ref.fps, rigid=True)
                 px = landmark_px(d, dirs["legacy"], cam.name)
+                if name not in still:
+                    still[name] = still_pixels(frames, name)
+                still_px = float(np.nanmedian(np.linalg.norm(still[name] - still["legacy"], axis=-1)))
                 fps = float(np.median(rates[name]))
                 print(f"{cam.name:<8}{name:<12}" + "".join(f"{s[k]:>16.2f}" for k in COLS)
-                      + f"{px:>14.2f}{fps:>10.1f}{fps / legacy_fps:>11.2f}")
+                      + f"{px:>14.2f}{still_px:>10.2f}{fps:>10.1f}{fps / legacy_fps:>11.2f}")
 
 
 if __name__ == "__main__":
