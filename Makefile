@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 DEMO_VIDEO = $(shell $(PY) -c "import importlib.util as u, pathlib as p; print(p.Path(u.find_spec('Pose2Sim').origin).parent / 'Demo_SinglePerson/videos/cam01.mp4')")
 
-.PHONY: venv venv-bpy42 demo test test-blender42 lint bench extension clean
+.PHONY: venv venv-bpy42 venv-trixie demo test test-blender42 test-py313 lint bench extension clean
 
 venv:
 	@scripts/bootstrap.sh
@@ -11,17 +11,25 @@ venv:
 venv-bpy42: venv
 	@scripts/bootstrap-bpy42.sh
 
+# A Debian 13 root with Python 3.13: the bpy 5.2.3 module (Blender 5.2 LTS, numpy 2) and Debian's real
+# `blender` binary (4.3, Python 3.13), for the add-on's tests on today's Blender (scripts/bootstrap-trixie.sh).
+venv-trixie:
+	@scripts/bootstrap-trixie.sh
+
 # The main job: engine + Blender scene (bpy module) on the demo video → output/cam01/ (markers,
 # angles, …), output/cam01.blend and output/cam01.fbx.
 demo: venv
 	$(PY) headless.py -- "$(DEMO_VIDEO)" --height 1.72 --mass 70 --out output --force \
 		--blend output/cam01.blend --fbx output/cam01.fbx
 
-test: venv
+# Every supported Blender: the add-on's tests on bpy 5.0.1 (in the main run, with the engine's tests
+# and the real-blender end-to-end test), then on bpy 4.2.23 (Python 3.11) and bpy 5.2.3 (Python 3.13).
+test: venv venv-trixie
 	@scripts/test_deps.sh
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q tests
 	@$(MAKE) --no-print-directory test-blender42
+	@$(MAKE) --no-print-directory test-py313
 
 # The add-on's tests again on Blender 4.2 LTS, the oldest Blender the manifest admits (5.0 above).
 test-blender42: venv-bpy42
@@ -32,6 +40,10 @@ test-blender42: venv-bpy42
 # (scripts/build_extension.py). Install one with Edit > Preferences > Get Extensions > Install from Disk.
 extension: venv
 	$(PY) scripts/build_extension.py
+
+# The add-on's tests again on Blender 5.2 LTS (bpy 5.2.3, Python 3.13, numpy 2) in the Debian 13 root.
+test-py313: venv venv-trixie
+	scripts/in-trixie.sh python -m pytest -q tests/test_addon*.py
 
 lint: venv
 	$(PY) -m ruff check .

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
 VENV=.venv
 STAMP=$VENV/.hp3d-stamp
-want=$(cat requirements/*.txt scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)
+# .venv's own requirement files (bpy42.txt and py313.txt belong to the other venvs)
+want=$(cat requirements/{base,constraints,dev,nodeps}.txt scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)
 
 # MediaPipe's model bundles (models/*.task): made from the packages that carry the models by our
 # own build step (engine/bundles.py), again whenever that step changes or a bundle is missing.
