@@ -196,7 +196,8 @@ def test_blender_validates_and_installs_it_for_either_python(built, tool) -> Non
 
 
 def test_blender_42_and_52_code_builds_and_passes_it(built, tools) -> None:
-    """With Blender 4.2.23's and 5.2.3's own blender_ext.py and install-time code (fetched once per machine): the package validates and both Pythons get their wheels under each."""
+    """With Blender 4.2.23's and 5.2.3's own blender_ext.py and install-time code (fetched once per
+    machine): the package validates and both Pythons get their wheels under each."""
     path = built["zips"]["linux-x64"]
     required = {py: [n for n, _ in rs] for py, rs in REQS.items()}
     wheels = _manifest(path)["build"]["generated"]["wheels"]
