@@ -23,7 +23,8 @@ demo: venv
 		--blend output/cam01.blend --fbx output/cam01.fbx
 
 # Every supported Blender: the add-on's tests on bpy 5.0.1 (in the main run, with the engine's tests
-# and the real-blender end-to-end test), then on bpy 4.2.23 (Python 3.11) and bpy 5.2.3 (Python 3.13).
+# and the real-blender end-to-end test), then on bpy 4.2.23 (Python 3.11), then everything that runs
+# there on bpy 5.2.3 (Python 3.13, numpy 2).
 test: venv venv-trixie
 	@scripts/test_deps.sh
 	$(PY) -m ruff check .
@@ -41,9 +42,17 @@ test-blender42: venv-bpy42
 extension: venv
 	$(PY) scripts/build_extension.py
 
-# The add-on's tests again on Blender 5.2 LTS (bpy 5.2.3, Python 3.13, numpy 2) in the Debian 13 root.
+# The whole suite again on Blender 5.2 LTS's Python 3.13 and numpy 2 (bpy 5.2.3) in the Debian 13 root,
+# less what needs torch, anny or opensim (no Python 3.13 CPU wheels of them here) and the real-blender
+# test (it drives the root from outside). pytest's folders go on the repository's disk: chattr +i, which
+# the read-only tests use, does not work on the root's tmpfs /tmp.
+PY313_LEAVE_OUT := --ignore=tests/test_lifter.py --ignore=tests/test_lifter_pipeline.py \
+	--ignore=tests/test_mesh_engine.py --ignore=tests/test_mesh_blender.py \
+	--ignore=tests/test_blender_binary.py \
+	--deselect=tests/test_biomech_run.py::test_mot_reads_back_in_opensim \
+	--deselect=tests/test_biomech_run.py::test_opensim_scaling_and_ik_on_the_demo_slice
 test-py313: venv venv-trixie
-	scripts/in-trixie.sh python -m pytest -q tests/test_addon*.py
+	scripts/in-trixie.sh python -m pytest -q --basetemp=output/.pytest-py313 tests $(PY313_LEAVE_OUT)
 
 lint: venv
 	$(PY) -m ruff check .

@@ -153,9 +153,11 @@ pip_conf() {  # the host's effective pip settings, as `key value` lines
 #    among them) with python3-numpy (Debian's numpy 2.2: Blender's own numpy, as every Blender
 #    ships one; the package does not depend on it), what the wheels need besides: libSM/libICE
 #    (bpy), libXt/libOpenGL (bpy's MaterialX GLSL renderer), libEGL/libGLESv2 (mediapipe's
-#    libmediapipe.so); and assimp-utils, the tests' independent FBX/BVH reader (scripts/test_deps.sh
-#    on the host). No display: nothing here opens a window (blender -b, bpy), so no xvfb.
-APT_PKGS=(blender python3-numpy libsm6 libice6 libxt6t64 libopengl0 libegl1 libgles2 assimp-utils)
+#    libmediapipe.so); assimp-utils, the tests' independent FBX/BVH reader (scripts/test_deps.sh
+#    on the host); e2fsprogs for chattr, with which the tests make a folder read-only even for root.
+#    No display: nothing here opens a window (blender -b, bpy), so no xvfb.
+APT_PKGS=(blender python3-numpy libsm6 libice6 libxt6t64 libopengl0 libegl1 libgles2 assimp-utils
+          e2fsprogs)
 # shellcheck disable=SC2016  # dpkg-query's own ${field} syntax
 installed=$(in_root dpkg-query -W -f='${db:Status-Abbrev}\n' "${APT_PKGS[@]}" 2>/dev/null | grep -c '^ii' || true)
 if [ "$installed" != "${#APT_PKGS[@]}" ]; then
