@@ -17,7 +17,7 @@ from .augment import augment, execution_providers
 from .c3d_io import write_c3d
 from .config import RunConfig
 from .errors import Cancelled
-from .isb_angles import GROUPS, joint_angles
+from .isb_angles import ALL_GROUPS, joint_angles
 from .joint_sets import FINAL_65
 from .level import UP, estimate_up, floor_offset, level_rotation
 from .mot import write_mot
@@ -60,12 +60,13 @@ def _write_angles(out: Path, stem: str, time_s: np.ndarray, angles: dict[str, di
     folder = out / "joint_angles"
     folder.mkdir(exist_ok=True)
     files: dict[str, str] = {}
-    for group in GROUPS:
+    for group in ALL_GROUPS:
         rel = f"joint_angles/{stem}_{group}.csv"
         write_csv(out / rel, {"time_s": time_s, **angles[group]})
         files[f"angles_{group}_csv"] = rel
     rel = f"joint_angles/{stem}_joint_angles.mot"
-    write_mot(out / rel, time_s, {k: v for g in GROUPS for k, v in angles[g].items()}, name=f"{stem}_angles")
+    write_mot(out / rel, time_s, {k: v for g in ALL_GROUPS for k, v in angles[g].items()},
+              name=f"{stem}_angles")
     files["angles_mot"] = rel
     if plots:
         from .angle_plots import plot_angles
@@ -84,7 +85,7 @@ def _ik_vs_isb(out: Path, stem: str, time_s: np.ndarray, ik_mot: Path,
     from .mot import read_mot
 
     t_ik, ik = read_mot(ik_mot)
-    flat = {k: v for g in GROUPS for k, v in angles[g].items()}
+    flat = {k: v for g in ALL_GROUPS for k, v in angles[g].items()}
     stats, panels = {}, {}
     for coord, col in IK_VS_ISB:
         ours = np.interp(t_ik, time_s, flat[col], left=np.nan, right=np.nan)
@@ -165,7 +166,7 @@ def run_biomechanics(markers_22: np.ndarray, fps: float, first_frame: int, cfg: 
         lap("angles_s")
         files |= _write_angles(out, stem, time_s, angles, plots=cfg.angle_plots)
         lap("angle_files_s")
-        record["angle_groups"] = list(GROUPS)
+        record["angle_groups"] = list(ALL_GROUPS)
 
     if cfg.opensim:
         step(0.6, "OpenSim scaling and IK")

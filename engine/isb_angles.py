@@ -13,6 +13,17 @@ commonest posture in video. Signs are turned so that on both sides:
     rot:  internal rotation of the distal segment (+); trunk and pelvis axial rotation toward the
           left (+)
 
+Beside them, ISB's own humerothoracic angles (Wu et al. 2005), the groups `humerothoracic_r/_l`:
+the Y-X-Y decomposition of the humerus in the thorax into the plane of elevation (0 = abduction in
+the frontal plane, 90 = forward flexion), elevation (0 = arm along the trunk, positive) and axial
+rotation (internal +). Y-X-Y is singular where the Z-X-Y shoulder is not: with the arm hanging,
+only the sum of plane and rotation is defined. The rule, stated once: where elevation is under 20°
+(or over 160°) the plane of elevation is interpolated between the nearest frames where it is
+defined (held at the ends; 0 if never), elevation is exact, and axial rotation is the measured sum
+less that plane (the difference, near 180°), so the twist of the arm is kept and nothing jumps; the
+humerus those three angles describe lies within the elevation angle of the measured one there.
+Where the Z-X-Y shoulder nears ±90° abduction (its own singularity), read these.
+
 The pelvis is relative to a lab frame with Y vertical and X along the subject's median heading.
 Euler angles are made continuous over time: the decomposition switches to the other equivalent
 Z-X-Y solution where the floating angle passes ±90° (e.g. the arm raised overhead) and every angle
@@ -33,6 +44,11 @@ SEQUENCE = "ZXY"  # intrinsic (upper case in scipy)
 GROUPS: tuple[str, ...] = ("pelvis", "hip_r", "hip_l", "knee_r", "knee_l", "ankle_r", "ankle_l",
                            "trunk", "shoulder_r", "shoulder_l", "elbow_r", "elbow_l")
 COMPONENTS = ("flex", "abd", "rot")
+# ISB's humerothoracic Y-X-Y angles, next to the Z-X-Y shoulder groups (module doc).
+HT_GROUPS: tuple[str, ...] = ("humerothoracic_r", "humerothoracic_l")
+HT_COMPONENTS = ("plane", "elev", "rot")
+ALL_GROUPS = GROUPS + HT_GROUPS
+_HT_DEFINED_DEG = (20.0, 160.0)  # elevation range where the plane of elevation is defined
 
 # Sign applied to the raw (Z, X, Y) Euler angles of each joint, right side; see the module doc.
 _SIGNS_RIGHT = {"pelvis": (-1, 1, 1), "trunk": (-1, 1, 1), "hip": (1, -1, 1), "knee": (-1, -1, 1),
@@ -48,9 +64,56 @@ def signs(group: str) -> np.ndarray:
 
 
 def columns(group: str) -> list[str]:
-    """CSV/MOT column names of a group: `{group}_flex_deg`, … (the elbow has flexion only)."""
-    comps = COMPONENTS[:1] if group.startswith("elbow") else COMPONENTS
+    """CSV/MOT column names of a group: `{group}_flex_deg`, … (the elbow has flexion only;
+    humerothoracic: `_plane_deg`, `_elev_deg`, `_rot_deg`)."""
+    if group in HT_GROUPS:
+        comps = HT_COMPONENTS
+    else:
+        comps = COMPONENTS[:1] if group.startswith("elbow") else COMPONENTS
     return [f"{group}_{c}_deg" for c in comps]
+
+
+def _fill(values: np.ndarray, defined: np.ndarray, default: float) -> np.ndarray:
+    """values where defined, linearly interpolated between defined frames elsewhere (held at the
+    ends); `default` everywhere if none is."""
+    idx = np.flatnonzero(defined)
+    if idx.size == 0:
+        return np.full(values.shape, default)
+    return np.interp(np.arange(values.size), idx, values[idx])
+
+
+def humerothoracic(rel: np.ndarray, side: str) -> np.ndarray:
+    """(T, 3, 3) humerus-in-thorax rotations → (T, 3) plane of elevation, elevation and axial
+    rotation in degrees (ISB's Y-X-Y, with the module's rule where the plane is undefined),
+    continuous over time; NaN frames stay NaN."""
+    out = np.full((rel.shape[0], 3), np.nan)
+    ok = np.isfinite(rel).all(axis=(1, 2))
+    if not ok.any():
+        return out
+    with warnings.catch_warnings():  # scipy warns at the singularity the rule handles
+        warnings.simplefilter("ignore", UserWarning)
+        alpha, beta, gamma = np.radians(Rotation.from_matrix(rel[ok]).as_euler("YXY", degrees=True)).T
+    # Proper Euler angles keep β in [0°, 180°]: no branch to switch, only the singular ends.
+    lo, hi = np.radians(_HT_DEFINED_DEG)
+    defined = (beta >= lo) & (beta <= hi)
+    alpha_u = np.unwrap(alpha)
+    # Where the arm hangs (β ≈ 0) only α + γ is defined, near overhead (β ≈ 180°) only α − γ.
+    total = np.unwrap(alpha + gamma)
+    diff = np.unwrap(alpha - gamma)
+    # Default plane: abduction (α = 180° on the right, 0° on the left: see the signs below).
+    alpha_f = _fill(alpha_u, defined, np.pi if side == "r" else 0.0)
+    gamma_f = np.where(beta > np.pi / 2, alpha_f - diff, total - alpha_f)
+    gamma_f = np.where(defined, gamma, gamma_f)
+    # Y up, X anterior, Z right: on the right, α = 180° is abduction and −90° flexion; on the
+    # left (Z medial), 0° and −90°. Internal rotation is +γ on the right (from γ = 180°, which
+    # undoes α's half turn), −γ on the left.
+    plane = alpha_f - np.pi if side == "r" else -alpha_f
+    rot = gamma_f - np.pi if side == "r" else -gamma_f
+    plane = (plane + np.pi) % (2 * np.pi) - np.pi  # start in (−180°, 180°], then continuous
+    deg = np.degrees(np.column_stack([np.unwrap(plane), beta, np.unwrap(rot)]))
+    deg[:, 2] -= 360.0 * np.round(np.nanmedian(deg[:, 2]) / 360.0)  # rotation about 0, not ±360
+    out[ok] = deg
+    return out
 
 
 def continuous_euler(rel: np.ndarray, seq: str = SEQUENCE) -> np.ndarray:
@@ -98,7 +161,8 @@ for _s in ("r", "l"):
 
 def joint_angles(markers: Mapping[str, np.ndarray], up: np.ndarray | None = None,
                  lab: np.ndarray | None = None) -> dict[str, dict[str, np.ndarray]]:
-    """Markers by name ((T, 3) each, the FINAL_65 names) → {group: {column: (T,) degrees}}.
+    """Markers by name ((T, 3) each, the FINAL_65 names) → {group: {column: (T,) degrees}} for
+    ALL_GROUPS.
 
     `lab` (3, 3) is the frame the pelvis angles refer to; by default Y = `up` and X = the pelvis's
     median heading."""
@@ -112,4 +176,8 @@ def joint_angles(markers: Mapping[str, np.ndarray], up: np.ndarray | None = None
         rel = np.einsum("tji,tjk->tik", frames[prox], frames[dist])  # prox^T @ dist
         ang = continuous_euler(rel) * signs(group)
         out[group] = dict(zip(columns(group), ang.T))
+    for group in HT_GROUPS:
+        side = group[-1]
+        rel = np.einsum("tji,tjk->tik", frames["trunk"], frames[f"upper_arm_{side}"])
+        out[group] = dict(zip(columns(group), humerothoracic(rel, side).T))
     return out

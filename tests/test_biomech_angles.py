@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from engine.isb_angles import GROUPS, columns, continuous_euler, joint_angles, signs
+from engine.isb_angles import (
+    ALL_GROUPS,
+    GROUPS,
+    columns,
+    continuous_euler,
+    humerothoracic,
+    joint_angles,
+    signs,
+)
 from engine.level import estimate_up, level_rotation
 from engine.segments import heading_frame
 
@@ -108,7 +116,7 @@ def test_all_groups_recovered_from_known_angles() -> None:
     angles = _random_motion(rng, T)
     origin = np.column_stack([np.linspace(0, 2, T), np.full(T, 0.95), np.linspace(0, -1, T)])
     got = joint_angles(synthetic_markers(angles, LAB, origin), lab=LAB)
-    assert set(got) == set(GROUPS)
+    assert set(got) == set(ALL_GROUPS)
     assert list(got["elbow_r"]) == ["elbow_r_flex_deg"]
     assert list(got["hip_l"]) == ["hip_l_flex_deg", "hip_l_abd_deg", "hip_l_rot_deg"]
     assert _check(angles, got) < 1e-6
@@ -263,3 +271,83 @@ def test_pelvis_anterior_tilt_is_positive() -> None:
     got = joint_angles(m, lab=np.eye(3))
     assert got["pelvis"]["pelvis_flex_deg"][0] == pytest.approx(10, abs=TOL_DEG)
     assert got["hip_r"]["hip_r_flex_deg"][0] == pytest.approx(0, abs=TOL_DEG)
+
+
+# --- ISB's humerothoracic Y-X-Y angles ------------------------------------------------------------
+
+def _elbow_direction(plane_deg: np.ndarray, elev_deg: np.ndarray, side: str) -> np.ndarray:
+    """Where the humerus points (shoulder → elbow) in the thorax (X anterior, Y up, Z right) for a
+    plane of elevation (0: frontal plane, 90: forward) and an elevation (0: arm down)."""
+    p, e = np.radians(plane_deg), np.radians(elev_deg)
+    lateral = 1.0 if side == "r" else -1.0
+    return np.stack([np.sin(e) * np.sin(p), -np.cos(e), lateral * np.sin(e) * np.cos(p)], axis=-1)
+
+
+@pytest.mark.parametrize("side", ["r", "l"])
+def test_humerothoracic_plane_and_elevation_mean_what_isb_says(side):
+    rel = Rotation.random(400, random_state=3).as_matrix()
+    ang = humerothoracic(rel, side)
+    ok = (ang[:, 1] > 20) & (ang[:, 1] < 160)
+    assert ok.sum() > 200
+    np.testing.assert_allclose(-rel[ok][:, :, 1], _elbow_direction(ang[ok, 0], ang[ok, 1], side), atol=1e-6)
+
+
+@pytest.mark.parametrize("side,raw_abd,raw_rot", [("r", -90.0, 30.0), ("l", 90.0, -30.0)])
+def test_humerothoracic_internal_rotation_is_positive(side, raw_abd, raw_rot):
+    """Arm abducted 90° in the frontal plane, turned about its long axis so that a forearm flexed
+    forward would point down: internal rotation, +30°."""
+    rel = Rotation.from_euler("XY", [raw_abd, raw_rot], degrees=True).as_matrix()[None]
+    assert rel[0, 1, 0] < -0.4  # the humerus's anterior axis now points down
+    plane, elev, rot = humerothoracic(rel, side)[0]
+    assert plane == pytest.approx(0.0, abs=1e-6) and elev == pytest.approx(90.0)
+    assert rot == pytest.approx(30.0)
+
+
+@pytest.mark.parametrize("side", ["r", "l"])
+def test_humerothoracic_hanging_arm_follows_the_stated_rule_and_stays_exact(side):
+    """The arm swings forward from hanging and back, turning about its long axis all the while:
+    where elevation is under 20° the plane of elevation is interpolated between its defined
+    neighbours (held at the ends) and rotation keeps the measured twist (plane + rotation); the
+    three angles give the humerus exactly where the plane is defined, within the elevation angle
+    where it is not; nothing jumps between frames."""
+    T = 240
+    t = np.linspace(0, 1, T)
+    elev = 60 * np.sin(np.pi * t) ** 2 + 2  # 2° .. 62° .. 2°
+    plane = 70 + 20 * t  # forward, drifting outward
+    rot = 25 * np.sin(4 * np.pi * t)
+    alpha = np.radians(plane + 180.0) if side == "r" else np.radians(-plane)
+    gamma = np.radians(rot + 180.0) if side == "r" else np.radians(-rot)
+    rel = Rotation.from_euler("YXY", np.column_stack([alpha, np.radians(elev), gamma])).as_matrix()
+    ang = humerothoracic(rel, side)
+    np.testing.assert_allclose(ang[:, 1], elev, atol=1e-6)
+    defined = elev >= 20
+    np.testing.assert_allclose(ang[defined, 0], plane[defined], atol=1e-6)
+    np.testing.assert_allclose(ang[defined, 2], rot[defined], atol=1e-6)
+    first, last = np.flatnonzero(defined)[[0, -1]]
+    assert np.allclose(ang[:first, 0], plane[first]) and np.allclose(ang[last + 1:, 0], plane[last])
+    back = Rotation.from_euler("YXY", np.column_stack([
+        np.radians(ang[:, 0] + 180.0) if side == "r" else np.radians(-ang[:, 0]),
+        np.radians(ang[:, 1]), np.radians(ang[:, 2] + 180.0) if side == "r" else np.radians(-ang[:, 2])
+    ])).as_matrix()
+    np.testing.assert_allclose(back[defined], rel[defined], atol=1e-9)
+    np.testing.assert_allclose((ang[:, 0] + ang[:, 2])[~defined], (plane + rot)[~defined], atol=1e-6)
+    off = np.degrees(Rotation.from_matrix(np.einsum("tji,tjk->tik", back, rel)).magnitude())
+    assert (off[~defined] <= elev[~defined] + 1e-6).all()
+    assert np.abs(np.diff(ang, axis=0)).max() < 5.0
+
+
+def test_joint_angles_include_the_humerothoracic_groups():
+    rng = np.random.default_rng(1)
+    T = 50
+    motion = _random_motion(rng, T)
+    markers = synthetic_markers(motion, np.eye(3), np.zeros((T, 3)) + [0.0, 1.0, 3.0])
+    out = joint_angles(markers, lab=np.eye(3))
+    assert set(out) == set(ALL_GROUPS)
+    for side in ("r", "l"):
+        ht = out[f"humerothoracic_{side}"]
+        assert list(ht) == columns(f"humerothoracic_{side}")
+        # The same humerus as the Z-X-Y shoulder: elevation is the angle between humerus and trunk.
+        z = np.radians(np.column_stack([out[f"shoulder_{side}"][c] for c in columns(f"shoulder_{side}")]))
+        zxy = Rotation.from_euler("ZXY", z * signs(f"shoulder_{side}")).as_matrix()
+        np.testing.assert_allclose(ht[f"humerothoracic_{side}_elev_deg"],
+                                   np.degrees(np.arccos(np.clip(zxy[:, 1, 1], -1, 1))), atol=1e-6)

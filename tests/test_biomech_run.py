@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from engine.coords import camera_to_opensim
-from engine.isb_angles import GROUPS, columns
+from engine.isb_angles import ALL_GROUPS, columns
 from engine.joint_sets import FINAL_65, POSE2SIM_22
 from engine.mot import read_mot
 from engine.trc import read_trc
@@ -91,7 +91,7 @@ def test_joint_angle_csvs_pngs_and_mot(run) -> None:
     out = run.out_dir
     stem = "cam01"
     all_cols = {}
-    for group in GROUPS:
+    for group in ALL_GROUPS:
         df = pd.read_csv(out / "joint_angles" / f"{stem}_{group}.csv")
         assert list(df.columns) == ["time_s", *columns(group)]
         assert len(df) == 60 and np.isfinite(df.to_numpy()).all()
@@ -99,7 +99,7 @@ def test_joint_angle_csvs_pngs_and_mot(run) -> None:
         all_cols |= {c: df[c].to_numpy() for c in columns(group)}
         png = cv2.imread(str(out / "joint_angles" / f"{stem}_{group}.png"))
         assert png is not None and png.shape[0] > 100 and png.shape[1] > 200
-    assert len(all_cols) == 10 * 3 + 2
+    assert len(all_cols) == 10 * 3 + 2 + 2 * 3  # + the humerothoracic Y-X-Y groups
     big = cv2.imread(str(out / "joint_angles" / f"{stem}_all_joint_angles.png"))
     assert big is not None and big.shape[0] > 600
     # Plausible ranges for a balancing trial: no ±180° jumps anywhere.
@@ -120,10 +120,10 @@ def test_mot_reads_back_in_opensim(run) -> None:
     table = opensim.TimeSeriesTable(str(run.out_dir / "joint_angles" / "cam01_joint_angles.mot"))
     assert table.getNumRows() == 60
     labels = list(table.getColumnLabels())
-    assert labels[0] == "pelvis_flex_deg" and "elbow_l_flex_deg" in labels and len(labels) == 32
-    col = table.getDependentColumn("knee_r_flex_deg").to_numpy()
+    assert labels[0] == "pelvis_flex_deg" and "elbow_l_flex_deg" in labels and len(labels) == 38
     _, ours = read_mot(run.out_dir / "joint_angles" / "cam01_joint_angles.mot")
-    np.testing.assert_allclose(col, ours["knee_r_flex_deg"], atol=1e-6)
+    for name in ("knee_r_flex_deg", "humerothoracic_l_plane_deg", "humerothoracic_r_rot_deg"):
+        np.testing.assert_allclose(table.getDependentColumn(name).to_numpy(), ours[name], atol=1e-6)
     assert table.getTableMetaDataAsString("inDegrees") == "yes"
 
 
@@ -132,10 +132,11 @@ def test_run_json_records_the_stage(run) -> None:
     bio = rec["biomechanics"]
     assert bio["markers"] == 65 and bio["augmented_frames"] == 60
     assert bio["onnx_providers"][0] in ("CPUExecutionProvider", "CUDAExecutionProvider")
-    assert bio["angle_groups"] == list(GROUPS)
+    assert bio["angle_groups"] == list(ALL_GROUPS)
     assert 0 <= bio["level"]["tilt_corrected_deg"] < 50
     assert "biomechanics_s" in rec["timings"]
     for name in ("cam01_final.trc", "cam01_final.c3d", "joint_angles/cam01_knee_r.csv",
+                 "joint_angles/cam01_humerothoracic_l.csv",
                  "joint_angles/cam01_all_joint_angles.png", "joint_angles/cam01_joint_angles.mot"):
         assert name in rec["outputs"] and (run.out_dir / name).is_file()
     assert run.files["final_trc"] == run.out_dir / "cam01_final.trc"
