@@ -18,7 +18,7 @@ from .c3d_io import write_c3d
 from .config import RunConfig
 from .errors import Cancelled
 from .isb_angles import ALL_GROUPS, joint_angles
-from .joint_sets import FINAL_65
+from .joint_sets import FINAL_65, MP
 from .level import UP, estimate_up, floor_offset, level_rotation
 from .mot import write_mot
 from .trc import write_trc
@@ -55,8 +55,29 @@ def write_csv(path: Path, columns: dict[str, np.ndarray]) -> None:
             fh.write(",".join(f"{v:.6f}" if np.isfinite(v) else "" for v in row) + "\n")
 
 
+# The landmarks each joint's angles rest on, per side: their uncertain frames are shaded in plots.
+_JOINT_LANDMARKS = {
+    "pelvis": {"": ("left_hip", "right_hip")},
+    "trunk": {"": ("left_hip", "right_hip", "left_shoulder", "right_shoulder")},
+    **{joint: {s: tuple(f"{side}_{n}" for n in names) for s, side in (("r", "right"), ("l", "left"))}
+       for joint, names in (("hip", ("hip", "knee")), ("knee", ("hip", "knee", "ankle")),
+                            ("ankle", ("knee", "ankle", "heel", "foot_index")),
+                            ("shoulder", ("shoulder", "elbow")), ("humerothoracic", ("shoulder", "elbow")),
+                            ("elbow", ("shoulder", "elbow", "wrist")))},
+}
+
+
+def uncertain_by_joint(uncertain: np.ndarray | None) -> dict[str, dict[str, np.ndarray]]:
+    """(T, 33) uncertain landmarks (quality report) → {joint: {side: (T,) any of its landmarks}}."""
+    if uncertain is None:
+        return {}
+    return {joint: {side: uncertain[:, [MP[n] for n in names]].any(axis=1) for side, names in sides.items()}
+            for joint, sides in _JOINT_LANDMARKS.items()}
+
+
 def _write_angles(out: Path, stem: str, time_s: np.ndarray, angles: dict[str, dict[str, np.ndarray]],
-                  plots: bool) -> dict[str, str]:
+                  plots: bool, uncertain: np.ndarray | None = None, subject: dict | None = None,
+                  quality: dict | None = None) -> dict[str, str]:
     folder = out / "joint_angles"
     folder.mkdir(exist_ok=True)
     files: dict[str, str] = {}
@@ -69,10 +90,15 @@ def _write_angles(out: Path, stem: str, time_s: np.ndarray, angles: dict[str, di
               name=f"{stem}_angles")
     files["angles_mot"] = rel
     if plots:
-        from .angle_plots import plot_angles
+        from .angle_plots import plot_angles, write_report
 
-        pngs = plot_angles(folder, stem, time_s, angles, f"{stem}: joint angles (ISB)")
-        files |= {f"angles_{g}_png": str(p.relative_to(out)) for g, p in pngs.items()}
+        shade = uncertain_by_joint(uncertain)
+        pngs = plot_angles(folder, stem, time_s, angles, f"{stem}: joint angles (ISB)", shade)
+        files |= {f"angles_{j}_png": str(p.relative_to(out)) for j, p in pngs.items()}
+        rel = f"{stem}_report.pdf"
+        write_report(out / rel, stem, time_s, angles, {k: str(v) for k, v in (subject or {}).items()},
+                     {k: str(v) for k, v in (quality or {}).items()}, shade)
+        files["report_pdf"] = rel
     return files
 
 
@@ -122,8 +148,11 @@ def warm_up() -> None:
 
 def run_biomechanics(markers_22: np.ndarray, fps: float, first_frame: int, cfg: RunConfig, out: Path,
                      progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-                     span: tuple[float, float] = (0.95, 1.0)) -> dict:
+                     span: tuple[float, float] = (0.95, 1.0), uncertain: np.ndarray | None = None,
+                     quality: dict | None = None) -> dict:
     """The stage: (T, 22, 3) POSE2SIM_22 markers in the TRC frame (Y up, metres) → files in `out`.
+    `uncertain` (T, 33) and `quality` (the quality report's mask and summary) go into the plots and
+    the PDF report.
 
     Returns the run.json record of the stage, with `files`: {key: path relative to `out`}."""
     progress = progress or (lambda f, m: None)
@@ -164,7 +193,12 @@ def run_biomechanics(markers_22: np.ndarray, fps: float, first_frame: int, cfg: 
         step(0.3, "joint angles")
         angles = joint_angles({n: final[:, k] for k, n in enumerate(FINAL_65)})
         lap("angles_s")
-        files |= _write_angles(out, stem, time_s, angles, plots=cfg.angle_plots)
+        subject = {"video": cfg.video.name, "height (m)": cfg.height_m, "mass (kg)": cfg.mass_kg,
+                   "frames": f"{len(time_s)} from video frame {first_frame} at {fps:g} fps",
+                   "pose model": cfg.pose_model, "camera": f"focal {cfg.focal_px:g} px" if cfg.focal_px
+                   else f"field of view {cfg.fov_deg:g} deg", "low-pass": f"{cfg.cutoff_hz:g} Hz",
+                   "angles": "ISB; shoulder Z-X-Y and humerothoracic Y-X-Y"}
+        files |= _write_angles(out, stem, time_s, angles, cfg.angle_plots, uncertain, subject, quality)
         lap("angle_files_s")
         record["angle_groups"] = list(ALL_GROUPS)
 

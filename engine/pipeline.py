@@ -192,8 +192,10 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
                                      lambda f, m: progress(0.95 + 0.04 * f, m), cancel, first_frame=start)
         timings["write_s"] = time.perf_counter() - t
         t = time.perf_counter()  # LSTM augmentation, ISB angles, TRC/C3D/CSV/MOT/PNG, OpenSim
+        uncertain = flags["low_confidence"] | flags["interpolated"] | flags["mirrored"] | flags["missing"]
         biomech = run_biomechanics(camera_to_opensim(markers_22), info.fps, start, cfg, tmp, progress,
-                                   cancel, span=(0.99 if getattr(cfg, "scail", False) else 0.95, 1.0))
+                                   cancel, span=(0.99 if getattr(cfg, "scail", False) else 0.95, 1.0),
+                                   uncertain=uncertain, quality=summarise(flags, recon.reprojection_px))
         names |= biomech.pop("files")
         timings["biomechanics_s"] = time.perf_counter() - t
         if cfg.mesh:  # Anny fitted to every frame, in SAM 3D Body's format, into mesh/

@@ -351,3 +351,27 @@ def test_joint_angles_include_the_humerothoracic_groups():
         zxy = Rotation.from_euler("ZXY", z * signs(f"shoulder_{side}")).as_matrix()
         np.testing.assert_allclose(ht[f"humerothoracic_{side}_elev_deg"],
                                    np.degrees(np.arccos(np.clip(zxy[:, 1, 1], -1, 1))), atol=1e-6)
+
+
+def test_uncertain_landmarks_shade_their_joints_and_side():
+    """A span where the quality report has the left ankle uncertain shades the left ankle and knee
+    plots there, and nothing on the right or at the hip."""
+    from matplotlib.figure import Figure
+
+    from engine.angle_plots import _draw_joint, _spans
+    from engine.biomech import uncertain_by_joint
+    from engine.joint_sets import MP
+
+    T = 60
+    mask = np.zeros((T, 33), bool)
+    mask[10:20, MP["left_ankle"]] = True
+    shade = uncertain_by_joint(mask)
+    assert shade["ankle"]["l"][10:20].all() and shade["knee"]["l"].sum() == 10
+    assert not shade["ankle"]["r"].any() and not shade["hip"]["l"].any()
+    time_s = np.arange(T) / 60.0
+    assert _spans(shade["knee"]["l"], time_s) == [pytest.approx((9.5 / 60, 19.5 / 60))]
+    rng = np.random.default_rng(0)
+    angles = {g: {c: rng.normal(size=T) for c in columns(g)} for g in ("knee_r", "knee_l")}
+    ax = Figure().subplots()
+    _draw_joint([ax], "knee", time_s, angles, shade["knee"], comps=["flex"])
+    assert len(ax.patches) == 1 and ax.get_xlabel() == "time (s)" and "(deg)" in ax.get_ylabel()

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from engine.angle_plots import JOINTS
 from engine.coords import camera_to_opensim
 from engine.isb_angles import ALL_GROUPS, columns
 from engine.joint_sets import FINAL_65, POSE2SIM_22
@@ -97,11 +100,16 @@ def test_joint_angle_csvs_pngs_and_mot(run) -> None:
         assert len(df) == 60 and np.isfinite(df.to_numpy()).all()
         np.testing.assert_allclose(df["time_s"], np.arange(60) / 60.0, atol=1e-6)
         all_cols |= {c: df[c].to_numpy() for c in columns(group)}
-        png = cv2.imread(str(out / "joint_angles" / f"{stem}_{group}.png"))
-        assert png is not None and png.shape[0] > 100 and png.shape[1] > 200
     assert len(all_cols) == 10 * 3 + 2 + 2 * 3  # + the humerothoracic Y-X-Y groups
+    for joint in JOINTS:  # one figure per joint, right and left together: PNG and SVG
+        png = cv2.imread(str(out / "joint_angles" / f"{stem}_{joint}.png"))
+        assert png is not None and png.shape[:2] == (900, 1600), joint
+        svg = ET.parse(out / "joint_angles" / f"{stem}_{joint}.svg").getroot()
+        assert svg.tag.endswith("svg") and "time (s)" in ET.tostring(svg, encoding="unicode")
     big = cv2.imread(str(out / "joint_angles" / f"{stem}_all_joint_angles.png"))
     assert big is not None and big.shape[0] > 600
+    pdf = (out / f"{stem}_report.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page\b(?!s)", pdf)) == 1
     # Plausible ranges for a balancing trial: no ±180° jumps anywhere.
     for name, values in all_cols.items():
         assert np.abs(np.diff(values)).max() < 30, name
@@ -137,7 +145,8 @@ def test_run_json_records_the_stage(run) -> None:
     assert "biomechanics_s" in rec["timings"]
     for name in ("cam01_final.trc", "cam01_final.c3d", "joint_angles/cam01_knee_r.csv",
                  "joint_angles/cam01_humerothoracic_l.csv",
-                 "joint_angles/cam01_all_joint_angles.png", "joint_angles/cam01_joint_angles.mot"):
+                 "joint_angles/cam01_all_joint_angles.png", "joint_angles/cam01_joint_angles.mot",
+                 "cam01_report.pdf"):
         assert name in rec["outputs"] and (run.out_dir / name).is_file()
     assert run.files["final_trc"] == run.out_dir / "cam01_final.trc"
 
