@@ -20,6 +20,7 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from engine import mediapipe_tasks as tasks  # noqa: E402
 from engine.config import RunConfig  # noqa: E402
 from engine.landmarks import PoseDetector  # noqa: E402
 from engine.pipeline import run  # noqa: E402
@@ -32,17 +33,19 @@ def demo_videos() -> list[Path]:
 
 
 def mediapipe_alone(video: Path) -> tuple[int, float]:
-    """The loop a user would write: decode, convert to RGB, Pose.process."""
+    """The loop a user would write: decode, convert to RGB, PoseLandmarker.detect_for_video."""
     t = time.perf_counter()
     cap = cv2.VideoCapture(str(video))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     n = 0
-    with PoseDetector() as det:
+    with PoseDetector(fps=fps) as det:
         model = det._model
         while True:
             ok, frame = cap.read()
             if not ok:
                 break
-            model.process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            model.detect_for_video(tasks.image(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)),
+                                   int(round(n * 1000.0 / fps)))
             n += 1
     cap.release()
     return n, time.perf_counter() - t
