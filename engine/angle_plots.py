@@ -65,6 +65,18 @@ def _spans(mask: np.ndarray, time_s: np.ndarray) -> list[tuple[float, float]]:
     return [(time_s[a] - half, time_s[b - 1] + half) for a, b in zip(edges[::2], edges[1::2])]
 
 
+def _save(fig, path: Path, **rc) -> None:
+    """fig.savefig, quietly: a video named in a script the font lacks (CJK, say) draws its title
+    with boxes instead of printing a warning per glyph beside the progress bar."""
+    import warnings
+
+    from matplotlib import rc_context
+
+    with warnings.catch_warnings(), rc_context(rc):
+        warnings.filterwarnings("ignore", r"Glyph \d+ .* missing from font", UserWarning)
+        fig.savefig(path)
+
+
 def _new_figure(size_px: tuple[int, int] = _PX, constrained: bool = False):
     """A figure; fixed margins unless `constrained` (matplotlib's constrained layout doubles the
     time a figure takes to save: ~0.2 s per figure here)."""
@@ -109,8 +121,6 @@ def plot_angles(folder: Path, stem: str, time_s: np.ndarray,
     """Write `<stem>_<joint>.png`/`.svg` per joint and `<stem>_all_joint_angles.png` into folder.
 
     `uncertain`: {joint: {side ("r", "l" or ""): (T,) bool}}. Returns {joint or "all": png path}."""
-    from matplotlib import rc_context
-
     uncertain = uncertain or {}
     out: dict[str, Path] = {}
     for joint, groups in JOINTS.items():
@@ -122,9 +132,8 @@ def plot_angles(folder: Path, stem: str, time_s: np.ndarray,
         _draw_joint(axes, joint, time_s, angles, uncertain.get(joint, {}))
         fig.suptitle(f"{title}: {joint}")
         out[joint] = folder / f"{stem}_{joint}.png"
-        fig.savefig(out[joint])
-        with rc_context({"svg.fonttype": "none"}):  # text stays text: editable, searchable
-            fig.savefig(out[joint].with_suffix(".svg"))
+        _save(fig, out[joint])
+        _save(fig, out[joint].with_suffix(".svg"), **{"svg.fonttype": "none"})  # text stays text
     fig = _new_figure((1800, 1200))
     fig.subplots_adjust(hspace=0.3)
     joints = [j for j, g in JOINTS.items() if g[0] in angles]
@@ -137,7 +146,7 @@ def plot_angles(folder: Path, stem: str, time_s: np.ndarray,
         ax.set_visible(False)
     fig.suptitle(title)
     out["all"] = folder / f"{stem}_all_joint_angles.png"
-    fig.savefig(out["all"])
+    _save(fig, out["all"])
     return out
 
 
@@ -185,7 +194,7 @@ def write_report(path: Path, stem: str, time_s: np.ndarray, angles: Mapping[str,
         ax.yaxis.label.set_fontsize(7)
     for ax in grid[len(joints):]:
         ax.set_visible(False)
-    fig.savefig(path)
+    _save(fig, path)
 
 
 def plot_comparison(path: Path, time_s: np.ndarray, panels: Mapping[str, Mapping[str, np.ndarray]],
@@ -204,4 +213,4 @@ def plot_comparison(path: Path, time_s: np.ndarray, panels: Mapping[str, Mapping
     for ax in axes[len(panels):]:
         ax.set_visible(False)
     fig.suptitle(title)
-    fig.savefig(path)
+    _save(fig, path)

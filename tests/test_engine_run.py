@@ -34,7 +34,7 @@ N_FRAMES = CAM01_SLICE[1] - CAM01_SLICE[0]
 EXPECTED_FILES = {"cam01_raw_landmarks.csv", "cam01_initial.trc", "cam01_markers.npz", "cam01_quality.csv",
                   "run.json",
                   # the biomechanics stage (tests/test_biomech_run.py checks what is inside)
-                  "cam01_final.trc", "cam01_final.c3d", "joint_angles"}
+                  "cam01_final.trc", "cam01_final.c3d", "joint_angles", "cam01_report.pdf"}
 
 
 def _top(relative: str | Path) -> str:
