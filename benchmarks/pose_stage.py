@@ -21,7 +21,6 @@ legacy's so that both see the same machine load).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -44,22 +43,19 @@ from engine.video import probe, stream_frames  # noqa: E402
 
 COLS = ("pa_mpjpe_mm", "knee_rmse_deg", "elbow_rmse_deg", "foot_skate_mps")
 
-# Run inside the legacy venv, from the legacy source tree: time its PoseDetector alone on frames
-# that are already decoded, `passes` times.
+# Run inside the legacy venv, from the legacy source tree: one timed pass of its PoseDetector
+# alone over frames that are already decoded → frames/s.
 _LEGACY_TIMER = """
-import json, sys, time
+import sys, time
 import numpy as np
 from engine.landmarks import LandmarkTrack, PoseDetector
 frames = np.load(sys.argv[1])["frames"]
 track = LandmarkTrack(len(frames))
-rates = []
-for _ in range(int(sys.argv[2])):
-    with PoseDetector() as det:
-        t0 = time.perf_counter()
-        for i, rgb in enumerate(frames):
-            det.process(rgb, track, i)
-        rates.append(len(frames) / (time.perf_counter() - t0))
-print(json.dumps(rates))
+with PoseDetector() as det:
+    t0 = time.perf_counter()
+    for i, rgb in enumerate(frames):
+        det.process(rgb, track, i)
+    print(len(frames) / (time.perf_counter() - t0))
 """
 
 
@@ -79,6 +75,14 @@ with mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1) as pose:
             out[i] = [(p.x * w, p.y * h) for p in res.pose_landmarks.landmark]
 np.save(sys.argv[2], out)
 """
+
+
+def legacy(snippet: str, *args: str) -> str:
+    """Run a snippet in the legacy venv with the legacy engine importable; its stdout."""
+    src = legacy_mediapipe.engine_source()
+    return subprocess.run([str(legacy_mediapipe.python()), "-c", snippet, *args], cwd=src,
+                          env=dict(os.environ, PYTHONPATH=str(src)), check=True, capture_output=True,
+                          text=True).stdout
 
 
 def still_pixels(frames: np.ndarray, model: str) -> np.ndarray:
@@ -102,17 +106,16 @@ def decoded(video: Path) -> np.ndarray:
     return np.stack([rgb for _, rgb in stream_frames(info, 0, None)])
 
 
-def new_rates(frames: np.ndarray, model: str, fps: float, passes: int) -> list[float]:
+def new_rate(frames: np.ndarray, model: str, fps: float) -> float:
+    """One timed pass of this engine's PoseDetector over decoded frames → frames/s."""
     from engine.landmarks import LandmarkTrack, PoseDetector
 
-    track, rates = LandmarkTrack(len(frames)), []
-    for _ in range(passes):
-        with PoseDetector(model=model, fps=fps) as det:
-            t0 = time.perf_counter()
-            for i, rgb in enumerate(frames):
-                det.process(rgb, track, i)
-            rates.append(len(frames) / (time.perf_counter() - t0))
-    return rates
+    track = LandmarkTrack(len(frames))
+    with PoseDetector(model=model, fps=fps) as det:
+        t0 = time.perf_counter()
+        for i, rgb in enumerate(frames):
+            det.process(rgb, track, i)
+        return len(frames) / (time.perf_counter() - t0)
 
 
 def run_engine(python: Path, cwd: Path, video: Path, out: Path, focal: float, extra: list[str]) -> Path:
@@ -166,20 +169,15 @@ def main() -> None:
             np.savez(npz, frames=frames)
             rates: dict[str, list[float]] = {"legacy": []}
             for _ in range(args.passes):  # interleaved: legacy, then each new model, per round
-                out = subprocess.run([str(legacy_py), "-c", _LEGACY_TIMER, str(npz), "1"], cwd=legacy_src,
-                                     env=dict(os.environ, PYTHONPATH=str(legacy_src)), check=True,
-                                     capture_output=True, text=True).stdout
-                rates["legacy"] += json.loads(out.strip().splitlines()[-1])
+                rates["legacy"].append(float(legacy(_LEGACY_TIMER, str(npz)).strip().splitlines()[-1]))
                 for m in models:
-                    rates.setdefault(m, []).extend(new_rates(frames, m, ref.fps, 1))
+                    rates.setdefault(m, []).append(new_rate(frames, m, ref.fps))
             dirs = {"legacy": run_engine(legacy_py, legacy_src, video, Path(tmp) / "legacy", focal, [])}
             for m in models:
                 dirs[m] = run_engine(Path(sys.executable), ROOT, video, Path(tmp) / m, focal,
                                      ["--pose-model", m])
             legacy_fps = float(np.median(rates["legacy"]))
-            subprocess.run([str(legacy_py), "-c", _LEGACY_STILL, str(npz), str(Path(tmp) / "still.npy")],
-                           cwd=legacy_src, env=dict(os.environ, PYTHONPATH=str(legacy_src)), check=True,
-                           capture_output=True)
+            legacy(_LEGACY_STILL, str(npz), str(Path(tmp) / "still.npy"))
             still = {"legacy": np.load(Path(tmp) / "still.npy")}
             for name, d in dirs.items():
                 pred = trc_as_mediapipe(d / f"{cam.name}_initial.trc")

@@ -105,7 +105,8 @@ def _draw_joint(axes: Sequence, joint: str, time_s: np.ndarray,
                 ax.axvspan(a, b, color=colour, alpha=0.12, lw=0)
         ax.set_ylabel(label(joint, comp))
         ax.grid(True, alpha=0.3)
-        ax.set_xlim(time_s[0], time_s[-1]) if len(time_s) > 1 else None
+        if len(time_s) > 1:
+            ax.set_xlim(time_s[0], time_s[-1])
     axes[-1].set_xlabel("time (s)")
     if legend:
         from matplotlib.patches import Patch

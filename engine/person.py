@@ -38,7 +38,7 @@ def _pose_people(rgb: np.ndarray, max_people: int = 4, model: str = "full") -> l
             landmarker.close()
     boxes: list[Box] = []
     for person in people:
-        pts = np.array([(p.x * w, p.y * h) for p in person if (p.visibility or 0.0) > 0.5])
+        pts = (tasks.xyz(person)[:, :2] * (w, h))[tasks.visibility(person) > 0.5]
         if len(pts) < 4:
             continue
         (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
