@@ -61,6 +61,14 @@ def _formats(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()))
 
 
+def _offsets(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole frame numbers such as 0,3,-2, got {text!r}"
+                                         ) from None
+
+
 def _float(text: str) -> float:
     try:
         return float(text)
@@ -77,9 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
                        "markers, metres, Y up), <stem>_markers.npz, <stem>_final.trc/.c3d (plus the 43 "
                        "LSTM-augmented markers, levelled), joint_angles/ (ISB angles: CSV, MOT, PNG) "
                        "and run.json.")
-    r.add_argument("video", type=Path, help="video file of one person (any format FFmpeg reads)")
-    r.add_argument("--height", type=_float, required=True, metavar="M",
-                   help="subject height in metres: sets the metric scale")
+    r.add_argument("video", type=Path, nargs="+",
+                   help="video file of one person (any format FFmpeg reads); with --calib, one video per "
+                        "calibrated camera (results are named after the first)")
+    r.add_argument("--height", type=_float, default=None, metavar="M",
+                   help="subject height in metres: sets the metric scale (required without --calib; "
+                        "with --calib the triangulated body is measured when it is not given)")
+    r.add_argument("--calib", type=Path, default=None, metavar="FILE.toml",
+                   help="calibration of the videos' cameras (Pose2Sim's TOML, OpenCV convention): "
+                        "triangulate the cameras' 2D instead of a single-camera estimate")
+    r.add_argument("--sync-offsets", type=_offsets, default=None, metavar="N,N,...",
+                   help="with --calib: frames each video starts late by, one per video (default: "
+                        "found from the motion)")
     r.add_argument("--mass", type=_float, default=70.0, metavar="KG", help="subject mass in kg (default 70)")
     r.add_argument("--out", type=Path, default=Path("output"), metavar="DIR",
                    help="output folder; results go to DIR/<video stem>/ (default: output)")
@@ -93,8 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--roi", type=_roi, default=None, metavar="X,Y,W,H",
                    help="pick the person inside this box of the first frame (default: the largest, "
                         "most central person)")
-    r.add_argument("--pose-model", choices=POSE_MODELS, default="full",
-                   help="BlazePose landmark model: lite (fastest), full (default) or heavy (slowest)")
+    r.add_argument("--pose-model", choices=POSE_MODELS, default=None,
+                   help="BlazePose landmark model: lite (fastest), full or heavy (slowest); default full "
+                        "for one camera, heavy with --calib (its 2D triangulates 8-12 mm closer to the "
+                        "other cameras: benchmarks/multiview.py)")
     r.add_argument("--holistic", action="store_true",
                    help="also track hands (2×21) and face (468) with MediaPipe Holistic (slower)")
     r.add_argument("--scail", action="store_true",
@@ -155,9 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     return RunConfig(
-        video=args.video, height_m=args.height, mass_kg=args.mass, out_dir=args.out,
+        video=args.video[0], views=tuple(args.video[1:]), calib=args.calib,
+        sync_offsets=args.sync_offsets, height_m=args.height, mass_kg=args.mass, out_dir=args.out,
         fov_deg=args.fov, focal_px=args.focal_px, frames=args.frames, roi=args.roi,
-        holistic=args.holistic, pose_model=args.pose_model, scail=args.scail or args.scail_size is not None,
+        holistic=args.holistic, pose_model=args.pose_model or ("heavy" if args.calib else "full"),
+        scail=args.scail or args.scail_size is not None,
         scail_size=args.scail_size, visibility_min=args.visibility_min, max_gap_s=args.max_gap,
         estimate_missing=args.estimate_missing, cutoff_hz=args.cutoff_hz,
         filter_order=args.filter_order, hold_bone_lengths=not args.free_bone_lengths,
@@ -169,7 +190,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.height is None and args.calib is None:
+        parser.error("the following arguments are required: --height")
     cancel = threading.Event()
     # NaN marks unknown samples throughout the engine (a limb never seen, a person who left the
     # frame): numpy's all-NaN warnings are expected there, and not for the user's terminal.

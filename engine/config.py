@@ -26,7 +26,7 @@ def check_scail_size(size: tuple[int, int]) -> None:
 @dataclass
 class RunConfig:
     video: Path
-    height_m: float
+    height_m: float | None  # None only with --calib: the triangulated body gives it
     mass_kg: float = 70.0
     out_dir: Path = Path("output")
     fov_deg: float = 55.0
@@ -56,11 +56,16 @@ class RunConfig:
     sex: str | None = None  # for the mesh: "female" / "male"; None: fitted
     age_years: float | None = None  # for the mesh; None: an adult
     force: bool = False
+    views: tuple[Path, ...] = ()  # further calibrated cameras' videos (multiview.py); needs calib
+    calib: Path | None = None  # Pose2Sim calibration TOML of `video` and `views` (calibration.py)
+    sync_offsets: tuple[int, ...] | None = None  # frames each video starts late by; None: from motion
     extras: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.video = Path(self.video)
         self.out_dir = Path(self.out_dir)
+        self.views = tuple(Path(v) for v in self.views)
+        self.calib = Path(self.calib) if self.calib is not None else None
         self.validate()
 
     def validate(self) -> None:
@@ -68,9 +73,13 @@ class RunConfig:
         def finite(x: float) -> bool:
             return isinstance(x, int | float) and math.isfinite(x)
 
-        if not finite(self.height_m) or not 0.5 <= self.height_m <= 2.6:
+        if self.height_m is None and self.calib is None:
+            raise EngineError("--height is needed: the subject's height in metres sets the scale "
+                              "(only a calibrated multi-camera run measures it)")
+        if self.height_m is not None and (not finite(self.height_m) or not 0.5 <= self.height_m <= 2.6):
             raise EngineError(
                 f"--height must be the subject's height in metres (0.5–2.6), got {self.height_m}")
+        self._validate_views()
         if not finite(self.mass_kg) or not 10 <= self.mass_kg <= 400:
             raise EngineError(f"--mass must be in kilograms (10–400), got {self.mass_kg}")
         if self.focal_px is not None and (not finite(self.focal_px) or self.focal_px <= 0):
@@ -119,6 +128,31 @@ class RunConfig:
         if self.scail_size is not None:
             check_scail_size(self.scail_size)
 
+    def _validate_views(self) -> None:
+        if self.views and self.calib is None:
+            raise EngineError(f"{1 + len(self.views)} videos need --calib FILE.toml (their cameras' "
+                              "calibration) to be triangulated")
+        if self.calib is None:
+            if self.sync_offsets is not None:
+                raise EngineError("--sync-offsets applies only to several videos with --calib")
+            return
+        if not self.views:
+            raise EngineError("--calib needs at least two videos of the same moment, one per camera")
+        if not self.calib.is_file():
+            raise EngineError(f"--calib file not found: {self.calib}")
+        videos = (self.video, *self.views)
+        if len({Path(v).resolve() for v in videos}) < len(videos):
+            raise EngineError("the same video is given twice: each camera needs its own video")
+        if self.lifter is not None:
+            raise EngineError("--lifter lifts one camera's 2D; with --calib the cameras triangulate")
+        if self.sync_offsets is not None and len(self.sync_offsets) != len(videos):
+            raise EngineError(f"--sync-offsets gives {len(self.sync_offsets)} offsets for "
+                              f"{len(videos)} videos")
+
+    @property
+    def multiview(self) -> bool:
+        return self.calib is not None
+
     @property
     def stem(self) -> str:
         return self.video.stem
@@ -128,4 +162,6 @@ class RunConfig:
         d["video"] = str(self.video)
         d["out_dir"] = str(self.out_dir)
         d["lifter"] = str(self.lifter) if self.lifter else None
+        d["views"] = [str(v) for v in self.views]
+        d["calib"] = str(self.calib) if self.calib else None
         return d

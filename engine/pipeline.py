@@ -13,27 +13,27 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, multiview
 from .biomech import run_biomechanics
 from .biomech import warm_up as warm_up_biomechanics
 from .camera import Intrinsics
 from .config import RunConfig
 from .coords import camera_to_opensim
+from .detection import detect
 from .errors import Cancelled, EngineError
 from .joint_sets import POSE2SIM_22
-from .landmarks import LandmarkTrack, PoseDetector
+from .landmarks import LandmarkTrack
 from .landmarks_csv import write_landmarks_csv
 from .lifter import load_lifter
 from .markers import mediapipe_to_pose2sim
 from .mesh import run_mesh
 from .mesh import warm_up as warm_up_mesh
 from .outputs import check_writable, clean_stale, staged_folder
-from .person import SubjectCrop, detect_people, pick_subject
 from .quality import quality_flags, summarise, write_quality_csv
 from .reconstruct import Reconstruction, reconstruct
 from .swaps import repair_mirrored
 from .trc import write_trc
-from .video import VideoInfo, frame_timing, probe, resolve_range, stream_frames
+from .video import VideoInfo, probe, resolve_range
 
 ProgressFn = Callable[[float, str], None]
 
@@ -66,62 +66,6 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _choose_subject(rgb: np.ndarray, cfg: RunConfig, info: VideoInfo) -> tuple[SubjectCrop | None, dict]:
-    """Decide whom to follow from the first frame; returns the crop (None: whole frame) and what
-    run.json records about the choice."""
-    if cfg.roi is not None:
-        x, y, w, h = cfg.roi
-        if x >= info.width or y >= info.height:
-            raise EngineError(f"--roi {x},{y},{w},{h} lies outside the {info.width}x{info.height} frame")
-        box = (float(x), float(y), float(min(w, info.width - x)), float(min(h, info.height - y)))
-        return SubjectCrop.around(box, info.width, info.height), {"method": "roi", "box": list(box)}
-    boxes = detect_people(rgb, model=cfg.pose_model)
-    if len(boxes) < 2:
-        return None, {"method": "single", "candidates": len(boxes)}
-    i = pick_subject(boxes, info.width, info.height)
-    return (SubjectCrop.around(boxes[i], info.width, info.height),
-            {"method": "largest-central", "candidates": len(boxes), "box": [round(v, 1) for v in boxes[i]]})
-
-
-def detect(cfg: RunConfig, info: VideoInfo, start: int, stop: int | None,
-           progress: ProgressFn, cancel: threading.Event) -> tuple[LandmarkTrack, dict, dict]:
-    """Stream frames [start, stop) (stop None: to the end of the stream) through MediaPipe;
-    returns the landmark track, the subject record and the frames' timing (video.frame_timing)."""
-    expected = (stop if stop is not None else info.frame_count) - start
-    # The track grows if the stream outruns its declared count (or has none): nothing is dropped.
-    track = LandmarkTrack(expected if expected > 0 else 256, holistic=cfg.holistic)
-    subject: dict = {}
-    times: list[float] = []
-    detector: PoseDetector | None = None
-    n = 0
-    try:
-        for idx, rgb in stream_frames(info, start, stop, cancel=cancel, timestamps=times):
-            if cancel.is_set():
-                raise Cancelled()
-            if detector is None:
-                crop, subject = _choose_subject(rgb, cfg, info)
-                detector = PoseDetector(holistic=cfg.holistic, crop=crop, model=cfg.pose_model,
-                                        fps=info.fps)
-            if idx - start >= track.frames:
-                track.grow(2 * track.frames)
-            detector.process(rgb, track, idx - start)
-            n = idx - start + 1
-            if n % 5 == 0 or n == expected:
-                total = f"/{expected}" if n <= expected else ""
-                progress(_DETECT_SHARE * min(n / max(expected, n + 1), 1.0), f"pose {n}{total}")
-    finally:
-        if detector is not None:
-            detector.close()
-    if cancel.is_set():
-        raise Cancelled()
-    if n == 0:
-        raise EngineError(f"--frames {start}: starts past the end of the video (no frame {start})"
-                          if start else f"video has no decodable frames: {info.path}")
-    if n < track.frames:
-        track.truncate(n)
-    return track, subject, frame_timing(times, info.fps)
-
-
 def run(cfg: RunConfig, progress: ProgressFn | None = None,
         cancel: threading.Event | None = None) -> RunResult:
     """Run the pipeline for `cfg`; the output folder appears only when every file is written."""
@@ -135,9 +79,11 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
     final = cfg.out_dir / cfg.stem
     clean_stale(cfg.out_dir)  # first: it may put back a result that a killed --force run moved aside
     check_writable(cfg.out_dir, final, cfg.force)
-    info = probe(cfg.video)
+    views = multiview.setup(cfg) if cfg.multiview else None
+    info = views.infos[0] if views else probe(cfg.video)
     start, stop = resolve_range(info, cfg.frames)
-    k = Intrinsics.from_settings(info.width, info.height, cfg.fov_deg, cfg.focal_px)
+    k = (multiview.intrinsics(views.cameras[0]) if views
+         else Intrinsics.from_settings(info.width, info.height, cfg.fov_deg, cfg.focal_px))
     lifter = load_lifter(cfg.lifter, input_layout=cfg.lifter_layout) if cfg.lifter else None
     timings["probe_s"] = time.perf_counter() - t0
     progress(0.0, "reading video")
@@ -146,7 +92,15 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
         warm_up_mesh()  # loads Anny while MediaPipe runs
 
     t = time.perf_counter()
-    track, subject, timing = detect(cfg, info, start, stop, progress, cancel)
+    mv = None
+    if views:
+        mv = multiview.detect_views(cfg, views, start, stop, lambda f, m: progress(_DETECT_SHARE * f, m),
+                                    cancel)
+        track, timing = mv.tracks[0], mv.timing
+        subject = {"method": "per-camera", "cameras": len(mv.cameras)}
+    else:
+        track, subject, timing = detect(cfg, info, start, stop,
+                                        lambda f, m: progress(_DETECT_SHARE * f, m), cancel)
     if timing["variable_frame_rate"]:
         info = replace(info, fps=timing["mean_fps"])
     timings["pose_s"] = time.perf_counter() - t
@@ -156,11 +110,20 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
 
     progress(_DETECT_SHARE, "reconstructing 3D")
     t = time.perf_counter()
-    repaired, mirrored = repair_mirrored(track)
-    lifted = None
-    if lifter is not None:
-        lifted = lifter.lift(repaired.pixels, info.width, info.height, layout="mediapipe33")
-    recon = reconstruct(repaired, k, cfg, info.fps, lifted=lifted)
+    height: dict = {"source": "--height", "m": cfg.height_m}
+    if mv is not None:
+        recon = multiview.reconstruct_views(mv, cfg, info.fps)
+        mirrored = mv.swapped.any(axis=(0, 2))
+        height["measured_m"] = round(multiview.measured_height(recon), 3)
+        if cfg.height_m is None:  # the LSTM, OpenSim and the mesh take the measured stature
+            height["source"], height["m"] = "triangulated", height["measured_m"]
+            cfg = replace(cfg, height_m=height["m"])
+    else:
+        repaired, mirrored = repair_mirrored(track)
+        lifted = None
+        if lifter is not None:
+            lifted = lifter.lift(repaired.pixels, info.width, info.height, layout="mediapipe33")
+        recon = reconstruct(repaired, k, cfg, info.fps, lifted=lifted)
     markers_22 = mediapipe_to_pose2sim(recon.markers)
     timings["reconstruct_s"] = time.perf_counter() - t
     if cancel.is_set():
@@ -175,6 +138,9 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
     with staged_folder(final, force=cfg.force) as tmp:
         write_landmarks_csv(tmp / names["landmarks_csv"], track, start, info.fps)
         flags = quality_flags(track, recon, mirrored)
+        if mv is not None:  # fewer than two cameras agreed, though at least one saw the person
+            seen = np.any([t.detected for t in mv.tracks], axis=0)
+            flags["low_confidence"] = seen[:, None] & ~recon.confident & ~flags["missing"]
         write_quality_csv(tmp / names["quality_csv"], flags, recon.reprojection_px, start, info.fps)
         write_trc(tmp / names["initial_trc"], camera_to_opensim(markers_22), POSE2SIM_22, info.fps,
                   first_frame=start)
@@ -184,7 +150,7 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
             visibility=track.visibility, detected=track.detected, K=k.K, fps=info.fps,
             first_frame=start, bone_lengths=recon.bone_lengths,
             image_size=np.array([info.width, info.height]),
-            video_path=str(cfg.video.resolve()))
+            video_path=str(cfg.video.resolve()), **(multiview.npz_views(mv) if mv else {}))
         if cfg.scail:  # SMPL-24 poses in NLF's format + SCAIL's 3D pose render, into scail/
             from .scail import run_scail
             names["scail_dir"] = "scail"
@@ -218,6 +184,7 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
                        "detected": int(track.detected.sum())},
             "detection_rate": round(detection_rate, 4),
             "subject": subject,
+            "height": height,
             "mirrored_frames": int(mirrored.sum()),
             "intrinsics": k.to_json(),
             "scale_mediapipe_to_m": recon.scale,
@@ -227,6 +194,8 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
             "outputs": sorted(names.values()),
             "biomechanics": biomech,
         }
+        if mv is not None:
+            record["views"] = mv.record()
         if cfg.scail:
             record["scail"] = scail_record
         if cfg.mesh:

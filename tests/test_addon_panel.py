@@ -102,7 +102,7 @@ def test_every_engine_option_is_reachable_from_the_panel(props, tmp_path: Path) 
         argv, args = _parse(props)
         assert flag in argv, (flag, argv)
         assert getattr(args, options[flag]) == expected, (flag, argv)
-        assert args.video == Path("/videos/clip.mp4")
+        assert args.video == [Path("/videos/clip.mp4")]
     _reset(props)
 
 

@@ -1,0 +1,77 @@
+"""Pose detection over a video: whom to follow (first frame), then MediaPipe frame by frame, with
+progress and cancel."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import numpy as np
+
+from .config import RunConfig
+from .errors import Cancelled, EngineError
+from .landmarks import LandmarkTrack, PoseDetector
+from .person import SubjectCrop, detect_people, pick_subject
+from .video import VideoInfo, frame_timing, stream_frames
+
+ProgressFn = Callable[[float, str], None]
+
+
+def choose_subject(rgb: np.ndarray, cfg: RunConfig, info: VideoInfo,
+                   use_roi: bool = True) -> tuple[SubjectCrop | None, dict]:
+    """Decide whom to follow from the first frame; returns the crop (None: whole frame) and what
+    run.json records about the choice."""
+    if cfg.roi is not None and use_roi:
+        x, y, w, h = cfg.roi
+        if x >= info.width or y >= info.height:
+            raise EngineError(f"--roi {x},{y},{w},{h} lies outside the {info.width}x{info.height} frame")
+        box = (float(x), float(y), float(min(w, info.width - x)), float(min(h, info.height - y)))
+        return SubjectCrop.around(box, info.width, info.height), {"method": "roi", "box": list(box)}
+    boxes = detect_people(rgb, model=cfg.pose_model)
+    if len(boxes) < 2:
+        return None, {"method": "single", "candidates": len(boxes)}
+    i = pick_subject(boxes, info.width, info.height)
+    return (SubjectCrop.around(boxes[i], info.width, info.height),
+            {"method": "largest-central", "candidates": len(boxes), "box": [round(v, 1) for v in boxes[i]]})
+
+
+def detect(cfg: RunConfig, info: VideoInfo, start: int, stop: int | None,
+           progress: ProgressFn, cancel: threading.Event,
+           further_view: bool = False) -> tuple[LandmarkTrack, dict, dict]:
+    """Stream frames [start, stop) (stop None: to the end of the stream) through MediaPipe;
+    returns the landmark track, the subject record and the frames' timing (video.frame_timing).
+    `progress` gets the fraction of the frames done. A `further_view` (a multi-view run's second
+    camera on) ignores --roi, which names the subject in the first video, and --holistic."""
+    expected = (stop if stop is not None else info.frame_count) - start
+    # The track grows if the stream outruns its declared count (or has none): nothing is dropped.
+    track = LandmarkTrack(expected if expected > 0 else 256, holistic=cfg.holistic and not further_view)
+    subject: dict = {}
+    times: list[float] = []
+    detector: PoseDetector | None = None
+    n = 0
+    try:
+        for idx, rgb in stream_frames(info, start, stop, cancel=cancel, timestamps=times):
+            if cancel.is_set():
+                raise Cancelled()
+            if detector is None:
+                crop, subject = choose_subject(rgb, cfg, info, use_roi=not further_view)
+                detector = PoseDetector(holistic=cfg.holistic and not further_view, crop=crop,
+                                        model=cfg.pose_model, fps=info.fps)
+            if idx - start >= track.frames:
+                track.grow(2 * track.frames)
+            detector.process(rgb, track, idx - start)
+            n = idx - start + 1
+            if n % 5 == 0 or n == expected:
+                total = f"/{expected}" if n <= expected else ""
+                progress(min(n / max(expected, n + 1), 1.0), f"pose {n}{total}")
+    finally:
+        if detector is not None:
+            detector.close()
+    if cancel.is_set():
+        raise Cancelled()
+    if n == 0:
+        raise EngineError(f"--frames {start}: starts past the end of the video (no frame {start})"
+                          if start else f"video has no decodable frames: {info.path}")
+    if n < track.frames:
+        track.truncate(n)
+    return track, subject, frame_timing(times, info.fps)

@@ -1,0 +1,213 @@
+"""The calibrated multi-camera mode: MediaPipe on every view, synchronisation, robust
+triangulation, then the same cleaning as one camera, into the first camera's frame.
+
+The engine's 3D frame is the first camera's (OpenCV axes, metres), so every writer, the levelling
+and the Blender scene work unchanged; the other cameras are kept relative to it (calibration.
+relative_to) for the scene and the record.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from .calibration import Camera, fit_to_video, match_videos, read_calibration, relative_to
+from .camera import Intrinsics, project, reprojection_error
+from .cleaning import butterworth, fill_gaps, hold_bone_lengths, mirror_missing
+from .config import RunConfig
+from .contacts import stationary_feet
+from .detection import ProgressFn, detect
+from .errors import Cancelled, EngineError
+from .joint_sets import MP
+from .landmarks import LandmarkTrack
+from .reconstruct import Reconstruction
+from .scale import pose2sim_height, subject_lengths
+from .sync import find_offset
+from .triangulation import repair_and_triangulate
+from .video import VideoInfo, probe
+
+_MAX_SYNC_S = 2.0  # offsets searched from motion: ± this many seconds
+_FPS_TOL = 0.01  # relative frame-rate difference that still counts as the same rate
+
+
+@dataclass
+class ViewSetup:
+    cameras: list[Camera]  # calibration world, fitted to the decoded videos
+    infos: list[VideoInfo]
+
+
+@dataclass
+class MultiView:
+    cameras: list[Camera]  # relative to the first camera (engine frame)
+    infos: list[VideoInfo]
+    offsets: list[int]  # result frame i is video frame first + offsets[c] + i of camera c
+    tracks: list[LandmarkTrack]  # per camera, aligned to the first camera's frames
+    swapped: np.ndarray  # (C, F, 2) upper body / legs relabelled left↔right
+    used: np.ndarray  # (C, F, 33) a view took part in a joint's triangulation
+    reproj_px: np.ndarray  # (C, F, 33) NaN where the view was not used
+    world: np.ndarray  # (F, 33, 3) triangulated, engine frame, NaN where < 2 views agree
+    sync: list[dict]  # what the motion-based synchronisation measured (empty with --sync-offsets)
+    timing: dict
+
+    def record(self) -> list[dict]:
+        """Per camera, for run.json: where it is, how it was synchronised and how much it saw."""
+        out = []
+        for c, (cam, info, off, trk) in enumerate(zip(self.cameras, self.infos, self.offsets, self.tracks)):
+            det = trk.detected
+            gaps = _runs(~det)
+            out.append({"name": cam.name, "video": str(info.path.resolve()), "offset": int(off),
+                        "size": list(cam.size), "detection_rate": round(float(det.mean()), 4),
+                        "used_share": round(float(self.used[c].mean()), 4),
+                        "median_reprojection_px": _round(np.nanmedian(self.reproj_px[c])
+                                                         if np.isfinite(self.reproj_px[c]).any() else None),
+                        "missing_spans": [[int(a), int(b)] for a, b in gaps],
+                        **({"sync": self.sync[c]} if self.sync else {})})
+        return out
+
+
+def npz_views(mv: MultiView) -> dict[str, np.ndarray]:
+    """The cameras as `<stem>_markers.npz` keeps them (x_c = R x + t from the engine frame)."""
+    return {"views_names": np.array([c.name for c in mv.cameras]),
+            "views_K": np.array([c.K for c in mv.cameras]),
+            "views_R": np.array([c.R for c in mv.cameras]),
+            "views_t": np.array([c.t for c in mv.cameras]),
+            "views_size": np.array([c.size for c in mv.cameras]),
+            "views_video": np.array([str(i.path.resolve()) for i in mv.infos]),
+            "views_offset": np.array(mv.offsets)}
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(float(v), 2)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    d = np.diff(np.r_[0, mask.astype(np.int8), 0])
+    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
+
+
+def setup(cfg: RunConfig) -> ViewSetup:
+    """Read the calibration and the videos' headers and check they belong together (before any
+    detection: a mismatch is one line, at once)."""
+    assert cfg.calib is not None
+    videos = [cfg.video, *cfg.views]
+    infos = [probe(v) for v in videos]
+    cams = match_videos(read_calibration(cfg.calib), videos)
+    cams = [fit_to_video(c, i.width, i.height, i.path.name) for c, i in zip(cams, infos)]
+    for info in infos[1:]:
+        if abs(info.fps - infos[0].fps) > _FPS_TOL * infos[0].fps:
+            raise EngineError(f"{info.path.name} runs at {info.fps:g} frames/s but {infos[0].path.name} at "
+                              f"{infos[0].fps:g}: multi-view videos must share a frame rate")
+    if cfg.sync_offsets is not None and len(cfg.sync_offsets) != len(videos):
+        raise EngineError(f"--sync-offsets gives {len(cfg.sync_offsets)} offsets for {len(videos)} videos")
+    return ViewSetup(cams, infos)
+
+
+def intrinsics(cam: Camera) -> Intrinsics:
+    """The engine's pinhole intrinsics of a calibrated camera (distortion is left to the 2D side)."""
+    K = cam.K
+    return Intrinsics(float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), *cam.size)
+
+
+def detect_views(cfg: RunConfig, views: ViewSetup, start: int, stop: int | None,
+                 progress: ProgressFn, cancel: threading.Event) -> MultiView:
+    """MediaPipe on every view over the requested frames (shifted by each view's offset), the
+    offsets found from motion when not given, and the views triangulated."""
+    C = len(views.infos)
+    given = list(cfg.sync_offsets) if cfg.sync_offsets is not None else [0] * C
+    given = [o - given[0] for o in given]  # relative to the first video
+    tracks, timing = [], {}
+    for c, (cam, info) in enumerate(zip(views.cameras, views.infos)):
+        a = start + given[c]
+        b = None if stop is None else stop + given[c]
+        if a < 0:  # this view started late: its first frames are missing, nothing is shifted
+            a = 0
+        track, _, t = detect(cfg, info, a, b,
+                             lambda f, m, c=c, n=cam.name: progress((c + f) / C, f"{n}: {m}"), cancel,
+                             further_view=c > 0)
+        if not track.detected.any():
+            raise EngineError(f"camera {cam.name} ({info.path.name}) never sees the person")
+        if start + given[c] < 0:  # pad the frames this view lacks at the start
+            track = _shifted(track, start + given[c])
+        tracks.append(track)
+        if c == 0:
+            timing = t
+    sync: list[dict] = []
+    offsets = given
+    if cfg.sync_offsets is None:
+        max_lag = int(round(_MAX_SYNC_S * views.infos[0].fps))
+        sync = [{"offset": 0, "reference": True}]
+        offsets = [0]
+        for c in range(1, C):
+            if cancel.is_set():
+                raise Cancelled()
+            pair = (views.cameras[0], views.cameras[c])
+            lag, rec = find_offset(pair, (tracks[0].pixels, tracks[c].pixels),
+                                   (tracks[0].visibility, tracks[c].visibility), max_lag, pair[1].name)
+            tracks[c] = _shifted(tracks[c], lag)
+            offsets.append(lag)
+            sync.append(rec)
+    F = tracks[0].frames
+    tracks = [tracks[0]] + [_fit_length(t, F) for t in tracks[1:]]
+    pts = np.stack([t.pixels for t in tracks]).astype(np.float64)
+    vis = np.stack([np.where(t.detected[:, None], t.visibility, 0.0) for t in tracks]).astype(np.float64)
+    world, swapped, err, used = repair_and_triangulate(views.cameras, pts, vis)
+    world = world @ views.cameras[0].R.T + views.cameras[0].t
+    return MultiView(relative_to(views.cameras), views.infos, offsets, tracks, swapped, used, err, world,
+                     sync, timing)
+
+
+def _shifted(track: LandmarkTrack, lag: int) -> LandmarkTrack:
+    """The track re-indexed so that its frame i becomes frame i - lag (lag > 0 drops its first
+    frames; lag < 0 pads undetected frames in front)."""
+    out = LandmarkTrack(max(track.frames - lag, 1), holistic=track.holistic)
+    src = np.arange(out.frames) + lag
+    ok = (src >= 0) & (src < track.frames)
+    for name in ("pixels", "depth_rel", "visibility", "world", "detected"):
+        getattr(out, name)[ok] = getattr(track, name)[src[ok]]
+    return out
+
+
+def _fit_length(track: LandmarkTrack, frames: int) -> LandmarkTrack:
+    if track.frames < frames:
+        track.grow(frames)
+    elif track.frames > frames:
+        track.truncate(frames)
+    return track
+
+
+def reconstruct_views(mv: MultiView, cfg: RunConfig, fps: float) -> Reconstruction:
+    """Triangulated landmarks → cleaned metric markers: the single-camera cleaning (gaps, mirroring,
+    Butterworth, the subject's bone lengths) without the monocular depth fit, which the views
+    replace."""
+    world_cam0 = mv.world
+    confident = np.isfinite(world_cam0).all(-1) & (mv.used.sum(0) >= 2)
+    if confident.sum() < 10:
+        raise EngineError("the cameras never see the person together clearly enough to triangulate "
+                          f"(try a lower --visibility-min than {cfg.visibility_min})")
+    k0 = intrinsics(mv.cameras[0])
+    raw = np.where(confident[..., None], world_cam0, np.nan)
+    planted = np.zeros(confident.shape, bool)
+    if cfg.foot_lock:  # no lock to apply here (the views fix the feet); the contacts are reported
+        planted = stationary_feet(project(raw, k0), confident, raw[..., 2], k0, fps)
+    markers, filled = fill_gaps(raw, int(round(cfg.max_gap_s * fps)))
+    mirrored = np.zeros_like(filled)
+    if cfg.estimate_missing:
+        markers, mirrored = mirror_missing(markers)
+    markers = butterworth(markers, fps, cfg.cutoff_hz, cfg.filter_order)
+    lengths = subject_lengths(markers, confident)
+    if cfg.hold_bone_lengths:
+        markers = hold_bone_lengths(markers, lengths)
+    root = 0.5 * (markers[:, MP["left_hip"]] + markers[:, MP["right_hip"]])
+    reproj = reprojection_error(markers, mv.tracks[0].pixels, k0)
+    return Reconstruction(markers, raw, confident, filled, mirrored, planted, root, 1.0, lengths, reproj)
+
+
+def measured_height(recon: Reconstruction) -> float:
+    """The subject's standing height from the triangulated markers (Pose2Sim's formula)."""
+    h = pose2sim_height(recon.markers, recon.confident)
+    if not np.isfinite(h) or not 0.5 <= h <= 2.6:
+        raise EngineError(f"the triangulated body is {h:.2f} m tall: check the calibration's units "
+                          "(metres) or give --height")
+    return float(h)
