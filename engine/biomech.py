@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .angle_limits import enforce_limits
 from .augment import augment, execution_providers
 from .c3d_io import write_c3d
 from .config import RunConfig
@@ -77,7 +78,8 @@ def uncertain_by_joint(uncertain: np.ndarray | None) -> dict[str, dict[str, np.n
 
 def _write_angles(out: Path, stem: str, time_s: np.ndarray, angles: dict[str, dict[str, np.ndarray]],
                   plots: bool, uncertain: np.ndarray | None = None, subject: dict | None = None,
-                  quality: dict | None = None) -> dict[str, str]:
+                  quality: dict | None = None, dropped: dict[str, np.ndarray] | None = None
+                  ) -> dict[str, str]:
     folder = out / "joint_angles"
     folder.mkdir(exist_ok=True)
     files: dict[str, str] = {}
@@ -93,6 +95,10 @@ def _write_angles(out: Path, stem: str, time_s: np.ndarray, angles: dict[str, di
         from .angle_plots import plot_angles, write_report
 
         shade = uncertain_by_joint(uncertain)
+        for group, mask in (dropped or {}).items():  # beyond anatomical limits: refilled, so shaded
+            joint, side = group.rsplit("_", 1)
+            sides = shade.setdefault(joint, {})
+            sides[side] = sides.get(side, np.zeros_like(mask)) | mask
         pngs = plot_angles(folder, stem, time_s, angles, f"{stem}: joint angles (ISB)", shade)
         files |= {f"angles_{j}_png": str(p.relative_to(out)) for j, p in pngs.items()}
         rel = f"{stem}_report.pdf"
@@ -192,13 +198,16 @@ def run_biomechanics(markers_22: np.ndarray, fps: float, first_frame: int, cfg: 
     if cfg.joint_angles:
         step(0.3, "joint angles")
         angles = joint_angles({n: final[:, k] for k, n in enumerate(FINAL_65)})
+        angles, dropped = enforce_limits(angles, int(round(cfg.max_gap_s * fps)))
+        record["implausible_angle_frames"] = {g: int(m.sum()) for g, m in dropped.items()}
         lap("angles_s")
         subject = {"video": cfg.video.name, "height (m)": cfg.height_m, "mass (kg)": cfg.mass_kg,
                    "frames": f"{len(time_s)} from video frame {first_frame} at {fps:g} fps",
                    "pose model": cfg.pose_model, "camera": f"focal {cfg.focal_px:g} px" if cfg.focal_px
                    else f"field of view {cfg.fov_deg:g} deg", "low-pass": f"{cfg.cutoff_hz:g} Hz",
                    "angles": "ISB; shoulder Z-X-Y and humerothoracic Y-X-Y"}
-        files |= _write_angles(out, stem, time_s, angles, cfg.angle_plots, uncertain, subject, quality)
+        files |= _write_angles(out, stem, time_s, angles, cfg.angle_plots, uncertain, subject, quality,
+                               dropped)
         lap("angle_files_s")
         record["angle_groups"] = list(ALL_GROUPS)
 
