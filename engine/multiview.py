@@ -152,7 +152,7 @@ def detect_views(cfg: RunConfig, views: ViewSetup, start: int, stop: int | None,
     tracks = [tracks[0]] + [_fit_length(t, F) for t in tracks[1:]]
     pts = np.stack([t.pixels for t in tracks]).astype(np.float64)
     vis = np.stack([np.where(t.detected[:, None], t.visibility, 0.0) for t in tracks]).astype(np.float64)
-    world, swapped, err, used = repair_and_triangulate(views.cameras, pts, vis)
+    world, swapped, err, used = repair_and_triangulate(views.cameras, pts, vis, good_vis=cfg.visibility_min)
     world = world @ views.cameras[0].R.T + views.cameras[0].t
     return MultiView(relative_to(views.cameras), views.infos, offsets, tracks, swapped, used, err, world,
                      sync, timing)

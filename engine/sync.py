@@ -14,6 +14,8 @@ a subject who never moves gives no answer. Measured on Pose2Sim's demo (slow bal
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .calibration import Camera
@@ -54,7 +56,8 @@ def pair_error(cams: tuple[Camera, Camera], pts: tuple[np.ndarray, np.ndarray],
         d = (x1 * lines[..., :2]).sum(-1) + lines[..., 2]
         seen = (vis[0][i0][:, _JOINTS] >= vis_min) & (vis[1][i1][:, labels] >= vis_min)
         dists.append(np.where(seen, d * c1.K[0, 0], np.nan))  # to pixels of view 1
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN joints: never seen in both views
         keep = ~(np.nanmedian(np.abs(dists[1]), 1) < np.nanmedian(np.abs(dists[0]), 1))
         d = np.where(keep[:, None], dists[0], dists[1])
         scored = np.isfinite(d).any(1)

@@ -117,12 +117,13 @@ def _permute(a: np.ndarray, perm: np.ndarray) -> np.ndarray:
 
 
 def repair_and_triangulate(cams: Sequence[Camera], pts: np.ndarray, vis: np.ndarray,
-                           up: np.ndarray | None = None
+                           up: np.ndarray | None = None, good_vis: float = GOOD_VIS
                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """L/R repair, weighted DLT, outlier-view rejection.
 
     pts (C, F, 33, 2) pixels (NaN: not detected), vis (C, F, 33); `up`: the world's up direction
-    (default +Z, as calibrations of a lab floor have it), for the anatomical tie-break.
+    (default +Z, as calibrations of a lab floor have it), for the anatomical tie-break; `good_vis`:
+    the visibility a view needs to count towards the two that a joint needs.
     Returns world points (F, 33, 3) (NaN where < 2 good views agree), swapped (C, F, 2) (upper body,
     legs), reprojection errors (C, F, 33) (NaN for unused views) and the views used (C, F, 33)."""
     C, F = pts.shape[:2]
@@ -160,7 +161,7 @@ def repair_and_triangulate(cams: Sequence[Camera], pts: np.ndarray, vis: np.ndar
         np.put_along_axis(w, worst, np.take_along_axis(w, worst, 0) * keep, 0)
     X = triangulate(xn, w, P)
     err = np.where(w > 0, reproject_px(X, cams, und), np.nan)
-    used = (w >= GOOD_VIS) & (err <= OUTLIER_PX)
+    used = (w >= good_vis) & (err <= OUTLIER_PX)
     X[used.sum(0) < 2] = np.nan
     # Views can agree on a wrong joint (all confused at once, e.g. when the legs cross): drop both
     # ends of any limb bone whose length is > BONE_TOL off its median over the sequence.

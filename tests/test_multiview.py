@@ -132,7 +132,8 @@ def test_two_cameras_give_metric_markers_that_a_third_camera_confirms(mv_run, tr
         assert np.nanstd(length) / np.nanmean(length) < 0.01
     # Every single-camera output is there and readable.
     trc, names, _ = read_trc(folder / "cam01_final.trc")
-    assert trc.shape[0] == 60 and np.isfinite(trc).mean() > 0.95
+    # (the right heel is seen well by one camera only in a few of these frames: left unknown there)
+    assert trc.shape[0] == 60 and np.isfinite(trc).mean() > 0.85
     assert (folder / "joint_angles" / "cam01_joint_angles.mot").is_file()
     assert (folder / "cam01_final.c3d").is_file()
 
