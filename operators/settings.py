@@ -46,7 +46,9 @@ def engine_args(props) -> list[str]:
             "--out", str(output_dir(props)), "--visibility-min", _num(props.visibility_min),
             "--max-gap", _num(props.max_gap_s), "--cutoff-hz", _num(props.cutoff_hz),
             "--filter-order", str(props.filter_order),
-            "--augmentation-cycles", str(props.augmentation_cycles), "--pose-model", props.pose_model]
+            "--augmentation-cycles", str(props.augmentation_cycles)]
+    if props.pose_model != "AUTO":  # the engine's default depends on the number of cameras
+        args += ["--pose-model", props.pose_model]
     if props.focal_px > 0:
         args += ["--focal-px", _num(props.focal_px)]
     else:

@@ -6,7 +6,7 @@ import bpy
 
 from . import properties, scail, sidebar
 
-_CLASSES = sidebar.CLASSES  # the main panel first: the others are its sub-panels
+_CLASSES = (*sidebar.LISTS, *sidebar.CLASSES)  # lists first; then the main panel, then its sub-panels
 
 
 def register() -> None:

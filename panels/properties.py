@@ -5,6 +5,7 @@ from __future__ import annotations
 import bpy
 from bpy.props import (
     BoolProperty,
+    CollectionProperty,
     EnumProperty,
     FloatProperty,
     IntProperty,
@@ -22,9 +23,27 @@ MESH_FORMAT_ITEMS = [("obj", "OBJ", "Wavefront OBJ per frame"), ("ply", "PLY", "
                      ("glb", "glTF", "Binary glTF per frame")]
 
 
+class HP3D_PG_view(PropertyGroup):
+    """A further camera's video of a calibrated multi-camera run."""
+
+    path: StringProperty(name="Video", subtype="FILE_PATH", options=PATH_OPTIONS,
+                         description="The same moment filmed by another calibrated camera")
+
+
 class HP3D_PG_settings(PropertyGroup):
     video_path: StringProperty(name="Video", subtype="FILE_PATH", options=PATH_OPTIONS,
                                description="Video of one person (any format FFmpeg reads)")
+    # Calibrated multi-camera mode (engine: further VIDEO arguments, --calib, --sync-offsets)
+    views: CollectionProperty(type=HP3D_PG_view, name="Further Videos",
+                              description="Videos of the other calibrated cameras; the first video's "
+                                          "camera stays the 3D frame")
+    views_index: IntProperty(name="Active Video", default=0, min=0)
+    calib_path: StringProperty(name="Calibration", subtype="FILE_PATH", options=PATH_OPTIONS,
+                               description="Pose2Sim calibration (.toml) of all the cameras; needed "
+                                           "with further videos")
+    sync_offsets: StringProperty(name="Sync Offsets", default="auto",
+                                 description="Frame offset of each video, the first's included "
+                                             "(e.g. 0,3,-2), or 'auto' to find them from the motion")
     height_m: FloatProperty(name="Height", default=1.72, min=0.5, max=2.6, precision=2,
                             unit="LENGTH", description="Subject height: sets the metric scale")
     mass_kg: FloatProperty(name="Mass (kg)", default=70.0, min=10.0, max=400.0,
@@ -50,9 +69,11 @@ class HP3D_PG_settings(PropertyGroup):
     frame_stop: IntProperty(name="Stop", default=0, min=0,
                             description="Video frame to stop before; 0 processes to the end")
     # Tracking (engine: --pose-model, --roi, --holistic)
-    pose_model: EnumProperty(name="Pose Model", default="full",
-                             items=[("lite", "Lite", "BlazePose lite: fastest, least accurate"),
-                                    ("full", "Full", "BlazePose full: the default"),
+    pose_model: EnumProperty(name="Pose Model", default="AUTO",
+                             items=[("AUTO", "Default", "The engine's choice: full for one camera, heavy "
+                                                        "for calibrated cameras"),
+                                    ("lite", "Lite", "BlazePose lite: fastest, least accurate"),
+                                    ("full", "Full", "BlazePose full"),
                                     ("heavy", "Heavy", "BlazePose heavy: slowest")],
                              description="MediaPipe BlazePose landmark model")
     roi: IntVectorProperty(name="Person Box", size=4, default=(0, 0, 0, 0), min=0,
@@ -136,6 +157,7 @@ def _reset_running(_dummy=None) -> None:
 
 
 def register() -> None:
+    bpy.utils.register_class(HP3D_PG_view)  # before the group that holds a collection of it
     bpy.utils.register_class(HP3D_PG_settings)
     bpy.types.Scene.hp3d = bpy.props.PointerProperty(type=HP3D_PG_settings)
     bpy.app.handlers.load_post.append(_reset_running)
@@ -146,3 +168,4 @@ def unregister() -> None:
         bpy.app.handlers.load_post.remove(_reset_running)
     del bpy.types.Scene.hp3d
     bpy.utils.unregister_class(HP3D_PG_settings)
+    bpy.utils.unregister_class(HP3D_PG_view)

@@ -1,11 +1,22 @@
-"""View3D ▸ Sidebar ▸ HumanPose3D: subject, camera and output, Run with a live progress bar and Cancel,
-Import; below, closed by default, every other engine option (Tracking, Cleaning & Fit, Biomechanics,
-SCAIL & Body Mesh). Run stays at the top so its progress bar is in view while the options are open."""
+"""View3D ▸ Sidebar ▸ HumanPose3D: subject, camera (and a calibrated run's further cameras) and
+output, Run with a live progress bar and Cancel, Import; below, closed by default, every other engine
+option (Tracking, Cleaning & Fit, Biomechanics, SCAIL & Body Mesh). Run stays at the top so its
+progress bar is in view while the options are open."""
 
 from __future__ import annotations
 
 import bpy
-from bpy.types import Panel
+from bpy.types import Panel, UIList
+
+from ..operators import views
+
+
+class HP3D_UL_views(UIList):
+    """The further cameras' videos of a calibrated run, one path per row."""
+
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index=0,
+                  flt_flag=0) -> None:
+        layout.prop(item, "path", text="", emboss=True)
 
 
 class HP3D_PT_main(Panel):
@@ -22,6 +33,8 @@ class HP3D_PT_main(Panel):
         settings.enabled = not props.running  # a run uses the settings it started with
         col = settings.column(align=True)
         col.prop(props, "video_path")
+        draw_cameras(settings.box(), props)
+        col = settings.column(align=True)
         col.prop(props, "height_m")
         col.prop(props, "mass_kg")
         col = settings.column(align=True)
@@ -49,6 +62,24 @@ class HP3D_PT_main(Panel):
         box.prop(props, "result_dir")
         box.operator("humanpose3d.import_result", icon="IMPORT")
         box.operator("humanpose3d.import_sam3d", icon="OUTLINER_OB_MESH")
+
+
+def draw_cameras(box: bpy.types.UILayout, props) -> None:
+    """Further calibrated cameras under the video: their videos, the calibration, sync offsets."""
+    box.label(text="Cameras", icon="OUTLINER_OB_CAMERA")
+    row = box.row()
+    row.template_list("HP3D_UL_views", "", props, "views", props, "views_index", rows=2)
+    ops = row.column(align=True)
+    ops.operator("humanpose3d.view_add", icon="ADD", text="")
+    ops.operator("humanpose3d.view_remove", icon="REMOVE", text="")
+    col = box.column(align=True)
+    col.active = len(props.views) > 0  # one video: the calibration and offsets are not used
+    col.prop(props, "calib_path")
+    col.prop(props, "sync_offsets")
+    if views.missing_calibration(props):
+        row = box.row()
+        row.alert = True
+        row.label(text="Further videos need a calibration file", icon="ERROR")
 
 
 class SubPanel(Panel):
@@ -145,4 +176,5 @@ class HP3D_PT_outputs(_Options):
         sub.prop(props, "age_years")
 
 
+LISTS = (HP3D_UL_views,)
 CLASSES = (HP3D_PT_main, HP3D_PT_tracking, HP3D_PT_cleaning, HP3D_PT_biomechanics, HP3D_PT_outputs)

