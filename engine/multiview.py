@@ -15,15 +15,14 @@ import numpy as np
 
 from .calibration import Camera, fit_to_video, match_videos, read_calibration, relative_to
 from .camera import Intrinsics, project, reprojection_error
-from .cleaning import butterworth, fill_gaps, hold_bone_lengths, mirror_missing
 from .config import RunConfig
 from .contacts import stationary_feet
 from .detection import ProgressFn, detect
 from .errors import Cancelled, EngineError
 from .joint_sets import MP
 from .landmarks import LandmarkTrack
-from .reconstruct import Reconstruction
-from .scale import pose2sim_height, subject_lengths
+from .reconstruct import Reconstruction, clean
+from .scale import pose2sim_height
 from .sync import find_offset
 from .triangulation import repair_and_triangulate
 from .video import VideoInfo, probe
@@ -191,14 +190,7 @@ def reconstruct_views(mv: MultiView, cfg: RunConfig, fps: float) -> Reconstructi
     planted = np.zeros(confident.shape, bool)
     if cfg.foot_lock:  # no lock to apply here (the views fix the feet); the contacts are reported
         planted = stationary_feet(project(raw, k0), confident, raw[..., 2], k0, fps)
-    markers, filled = fill_gaps(raw, int(round(cfg.max_gap_s * fps)))
-    mirrored = np.zeros_like(filled)
-    if cfg.estimate_missing:
-        markers, mirrored = mirror_missing(markers)
-    markers = butterworth(markers, fps, cfg.cutoff_hz, cfg.filter_order)
-    lengths = subject_lengths(markers, confident)
-    if cfg.hold_bone_lengths:
-        markers = hold_bone_lengths(markers, lengths)
+    markers, filled, mirrored, lengths = clean(raw, confident, cfg, fps)
     root = 0.5 * (markers[:, MP["left_hip"]] + markers[:, MP["right_hip"]])
     reproj = reprojection_error(markers, mv.tracks[0].pixels, k0)
     return Reconstruction(markers, raw, confident, filled, mirrored, planted, root, 1.0, lengths, reproj)

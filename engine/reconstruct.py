@@ -76,8 +76,18 @@ def reconstruct(track: LandmarkTrack, k: Intrinsics, cfg: RunConfig, fps: float,
     else:
         markers = np.where(confident[..., None], raw_camera, np.nan)
 
-    max_gap = int(round(cfg.max_gap_s * fps))
-    markers, filled = fill_gaps(markers, max_gap)
+    markers, filled, mirrored, lengths = clean(markers, confident, cfg, fps)
+    reproj = reprojection_error(markers, pixels, k)
+    return Reconstruction(markers, raw_camera, confident, filled, mirrored, planted, t, float(scale),
+                          lengths, reproj)
+
+
+def clean(markers: np.ndarray, confident: np.ndarray, cfg: RunConfig, fps: float
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The cleaning every reconstruction ends with: gaps up to --max-gap filled, missing limbs
+    mirrored (--estimate-missing), Butterworth low-pass, the subject's bone lengths held.
+    Returns markers, filled and mirrored (T, 33) masks, and the bone lengths."""
+    markers, filled = fill_gaps(markers, int(round(cfg.max_gap_s * fps)))
     mirrored = np.zeros_like(filled)
     if cfg.estimate_missing:
         markers, mirrored = mirror_missing(markers)
@@ -85,6 +95,4 @@ def reconstruct(track: LandmarkTrack, k: Intrinsics, cfg: RunConfig, fps: float,
     lengths = subject_lengths(markers, confident)
     if cfg.hold_bone_lengths:
         markers = hold_bone_lengths(markers, lengths)
-    reproj = reprojection_error(markers, pixels, k)
-    return Reconstruction(markers, raw_camera, confident, filled, mirrored, planted, t, float(scale),
-                          lengths, reproj)
+    return markers, filled, mirrored, lengths
