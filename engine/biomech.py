@@ -31,11 +31,13 @@ IK_VS_ISB = (("hip_flexion_r", "hip_r_flex_deg"), ("hip_flexion_l", "hip_l_flex_
              ("knee_angle_r", "knee_r_flex_deg"), ("knee_angle_l", "knee_l_flex_deg"))
 
 
-def final_markers(markers_22: np.ndarray, height_m: float, mass_kg: float, cycles: int = 1
-                  ) -> tuple[np.ndarray, dict]:
-    """(T, 22, 3) Y-up markers → (T, 65, 3) FINAL_65 markers, levelled (Y = estimated vertical) with
-    the feet on y = 0.01 m, and the transform applied (p_final = R p + [0, -floor, 0])."""
-    up = estimate_up(markers_22)
+def final_markers(markers_22: np.ndarray, height_m: float, mass_kg: float, cycles: int = 1,
+                  up: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    """(T, 22, 3) Y-up markers → (T, 65, 3) FINAL_65 markers, levelled (Y = the vertical: `up` when
+    known, as a calibration knows it, else estimated from the legs) with the feet on y = 0.01 m,
+    and the transform applied (p_final = R p + [0, -floor, 0])."""
+    source = "estimated" if up is None else "given"
+    up = estimate_up(markers_22) if up is None else np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
     rot = level_rotation(up)
     level22 = markers_22 @ rot.T
     final = np.concatenate([level22, augment(level22, height_m, mass_kg, cycles=cycles)], axis=1)
@@ -43,7 +45,7 @@ def final_markers(markers_22: np.ndarray, height_m: float, mass_kg: float, cycle
     final[..., 1] -= floor
     tilt = float(np.degrees(np.arccos(np.clip(up @ UP, -1.0, 1.0))))
     return final, {"rotation": np.round(rot, 6).tolist(), "floor_offset_m": round(floor, 6),
-                   "tilt_corrected_deg": round(tilt, 2)}
+                   "tilt_corrected_deg": round(tilt, 2), "vertical": source}
 
 
 def write_csv(path: Path, columns: dict[str, np.ndarray]) -> None:
@@ -155,10 +157,10 @@ def warm_up() -> None:
 def run_biomechanics(markers_22: np.ndarray, fps: float, first_frame: int, cfg: RunConfig, out: Path,
                      progress: ProgressFn | None = None, cancel: threading.Event | None = None,
                      span: tuple[float, float] = (0.95, 1.0), uncertain: np.ndarray | None = None,
-                     quality: dict | None = None) -> dict:
+                     quality: dict | None = None, up: np.ndarray | None = None) -> dict:
     """The stage: (T, 22, 3) POSE2SIM_22 markers in the TRC frame (Y up, metres) → files in `out`.
     `uncertain` (T, 33) and `quality` (the quality report's mask and summary) go into the plots and
-    the PDF report.
+    the PDF report; `up`: the true vertical in the markers' frame when known (a calibration's).
 
     Returns the run.json record of the stage, with `files`: {key: path relative to `out`}."""
     progress = progress or (lambda f, m: None)
@@ -183,7 +185,7 @@ def run_biomechanics(markers_22: np.ndarray, fps: float, first_frame: int, cfg: 
     step(0.0, "augmenting markers")
     if _warm is not None:
         _warm.join()
-    final, level = final_markers(markers_22, cfg.height_m, cfg.mass_kg, cfg.augmentation_cycles)
+    final, level = final_markers(markers_22, cfg.height_m, cfg.mass_kg, cfg.augmentation_cycles, up=up)
     lap("augment_s")
     time_s = (first_frame + np.arange(final.shape[0])) / fps
     files = {"final_trc": f"{stem}_final.trc", "final_c3d": f"{stem}_final.c3d"}

@@ -47,8 +47,14 @@ class MultiView:
     used: np.ndarray  # (C, F, 33) a view took part in a joint's triangulation
     reproj_px: np.ndarray  # (C, F, 33) NaN where the view was not used
     world: np.ndarray  # (F, 33, 3) triangulated, engine frame, NaN where < 2 views agree
+    world_R0: np.ndarray  # (3, 3) calibration world → engine frame rotation
     sync: list[dict]  # what the motion-based synchronisation measured (empty with --sync-offsets)
     timing: dict
+
+    @property
+    def up(self) -> np.ndarray:
+        """The calibration's vertical (world +Z, Pose2Sim's convention) in the engine frame."""
+        return self.world_R0[:, 2]
 
     def record(self) -> list[dict]:
         """Per camera, for run.json: where it is, how it was synchronised and how much it saw."""
@@ -151,10 +157,12 @@ def detect_views(cfg: RunConfig, views: ViewSetup, start: int, stop: int | None,
     tracks = [tracks[0]] + [_fit_length(t, F) for t in tracks[1:]]
     pts = np.stack([t.pixels for t in tracks]).astype(np.float64)
     vis = np.stack([np.where(t.detected[:, None], t.visibility, 0.0) for t in tracks]).astype(np.float64)
-    world, swapped, err, used = repair_and_triangulate(views.cameras, pts, vis, good_vis=cfg.visibility_min)
+    depth = np.stack([t.depth_rel for t in tracks]).astype(np.float64)
+    world, swapped, err, used = repair_and_triangulate(views.cameras, pts, vis, good_vis=cfg.visibility_min,
+                                                       depth=depth)
     world = world @ views.cameras[0].R.T + views.cameras[0].t
     return MultiView(relative_to(views.cameras), views.infos, offsets, tracks, swapped, used, err, world,
-                     sync, timing)
+                     views.cameras[0].R, sync, timing)
 
 
 def _shifted(track: LandmarkTrack, lag: int) -> LandmarkTrack:
@@ -181,12 +189,14 @@ def reconstruct_views(mv: MultiView, cfg: RunConfig, fps: float) -> Reconstructi
     Butterworth, the subject's bone lengths) without the monocular depth fit, which the views
     replace."""
     world_cam0 = mv.world
+    # Joints placed from one good view (triangulation.complete_from_one_view) are kept, but not
+    # confident: the quality report flags them low-confidence.
     confident = np.isfinite(world_cam0).all(-1) & (mv.used.sum(0) >= 2)
     if confident.sum() < 10:
         raise EngineError("the cameras never see the person together clearly enough to triangulate "
                           f"(try a lower --visibility-min than {cfg.visibility_min})")
     k0 = intrinsics(mv.cameras[0])
-    raw = np.where(confident[..., None], world_cam0, np.nan)
+    raw = world_cam0
     planted = np.zeros(confident.shape, bool)
     if cfg.foot_lock:  # no lock to apply here (the views fix the feet); the contacts are reported
         planted = stationary_feet(project(raw, k0), confident, raw[..., 2], k0, fps)

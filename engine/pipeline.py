@@ -161,7 +161,8 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
         uncertain = flags["low_confidence"] | flags["interpolated"] | flags["mirrored"] | flags["missing"]
         biomech = run_biomechanics(camera_to_opensim(markers_22), info.fps, start, cfg, tmp, progress,
                                    cancel, span=(0.99 if getattr(cfg, "scail", False) else 0.95, 1.0),
-                                   uncertain=uncertain, quality=summarise(flags, recon.reprojection_px))
+                                   uncertain=uncertain, quality=summarise(flags, recon.reprojection_px),
+                                   up=camera_to_opensim(mv.up) if mv is not None else None)
         names |= biomech.pop("files")
         timings["biomechanics_s"] = time.perf_counter() - t
         if cfg.mesh:  # Anny fitted to every frame, in SAM 3D Body's format, into mesh/

@@ -117,13 +117,16 @@ def _permute(a: np.ndarray, perm: np.ndarray) -> np.ndarray:
 
 
 def repair_and_triangulate(cams: Sequence[Camera], pts: np.ndarray, vis: np.ndarray,
-                           up: np.ndarray | None = None, good_vis: float = GOOD_VIS
+                           up: np.ndarray | None = None, good_vis: float = GOOD_VIS,
+                           depth: np.ndarray | None = None
                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """L/R repair, weighted DLT, outlier-view rejection.
 
     pts (C, F, 33, 2) pixels (NaN: not detected), vis (C, F, 33); `up`: the world's up direction
     (default +Z, as calibrations of a lab floor have it), for the anatomical tie-break; `good_vis`:
-    the visibility a view needs to count towards the two that a joint needs.
+    the visibility a view needs to count towards the two that a joint needs; `depth` (C, F, 33):
+    MediaPipe's relative depth per view, which turns on the completion of limb joints that only
+    one view sees well (complete_from_one_view).
     Returns world points (F, 33, 3) (NaN where < 2 good views agree), swapped (C, F, 2) (upper body,
     legs), reprojection errors (C, F, 33) (NaN for unused views) and the views used (C, F, 33)."""
     C, F = pts.shape[:2]
@@ -171,4 +174,44 @@ def repair_and_triangulate(cams: Sequence[Camera], pts: np.ndarray, vis: np.ndar
             continue
         rows = np.flatnonzero(np.abs(length / np.nanmedian(length) - 1) > BONE_TOL)
         X[np.ix_(rows, [a, b])] = np.nan
+    if depth is not None:
+        one = np.where(np.isnan(X[..., 0])[None], (w >= good_vis) & np.isfinite(xn[..., 0]), False)
+        X = complete_from_one_view(X, cams, xn, one, _permute(depth, perm))
     return X, swapped, err, used
+
+
+# Limb joints → their parent, root to tip, for completing a joint from one view.
+PARENT = {13: 11, 14: 12, 25: 23, 26: 24, 15: 13, 16: 14, 27: 25, 28: 26, 29: 27, 30: 28, 31: 27,
+          32: 28, 17: 15, 19: 15, 21: 15, 18: 16, 20: 16, 22: 16}
+
+
+def complete_from_one_view(X: np.ndarray, cams: Sequence[Camera], xn: np.ndarray, one: np.ndarray,
+                           depth: np.ndarray) -> np.ndarray:
+    """Place a limb joint that only one view sees well (`one` (C, F, 33)) where that view's ray
+    meets the sphere of its bone length around its parent (triangulated, or completed first).
+
+    The length is the bone's median over the frames where both ends were triangulated. Of the two
+    crossings, the one whose depth order against the parent agrees with that view's MediaPipe
+    relative depth (`depth` (C, F, 33), larger = farther) is taken; a ray that misses the sphere
+    gives its closest point. The same idea as the single-camera fit's, on one good view."""
+    X = X.copy()
+    centres = np.array([c.centre for c in cams])
+    for child, parent in PARENT.items():
+        length = np.nanmedian(np.linalg.norm(X[:, child] - X[:, parent], axis=-1)) \
+            if np.isfinite(X[:, child] - X[:, parent]).all(-1).any() else np.nan
+        if not np.isfinite(length):
+            continue
+        for c, cam in enumerate(cams):
+            rows = np.flatnonzero(one[c, :, child] & np.isnan(X[:, child, 0]) & np.isfinite(X[:, parent, 0]))
+            if not len(rows):
+                continue
+            ray = np.concatenate([xn[c, rows, child], np.ones((len(rows), 1))], -1) @ cam.R  # world
+            ray /= np.linalg.norm(ray, axis=-1, keepdims=True)
+            to_parent = X[rows, parent] - centres[c]
+            along = np.einsum("fi,fi->f", ray, to_parent)
+            disc = along ** 2 - np.einsum("fi,fi->f", to_parent, to_parent) + length ** 2
+            root = np.sqrt(np.maximum(disc, 0.0))
+            farther = depth[c, rows, child] > depth[c, rows, parent]
+            s = np.where(farther, along + root, along - root)
+            X[rows, child] = centres[c] + s[:, None] * ray
+    return X
