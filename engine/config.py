@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import numbers
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import EngineError
@@ -59,7 +59,6 @@ class RunConfig:
     views: tuple[Path, ...] = ()  # further calibrated cameras' videos (multiview.py); needs calib
     calib: Path | None = None  # Pose2Sim calibration TOML of `video` and `views` (calibration.py)
     sync_offsets: tuple[int, ...] | None = None  # frames each video starts late by; None: from motion
-    extras: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.video = Path(self.video)

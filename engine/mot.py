@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +31,3 @@ def read_mot(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     rows = [[float(c) for c in line.split("\t")] for line in lines[end + 2:] if line.strip()]
     data = np.array(rows, dtype=float).reshape(len(rows), len(names))
     return data[:, 0], {n.strip(): data[:, k] for k, n in enumerate(names) if k}
-
-
-def columns_in(path: Path, wanted: Sequence[str]) -> dict[str, np.ndarray]:
-    """The `wanted` columns of a .mot that has them (a missing one raises KeyError)."""
-    _, cols = read_mot(path)
-    return {n: cols[n] for n in wanted}

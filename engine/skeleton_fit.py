@@ -27,7 +27,6 @@ from scipy.linalg import solveh_banded
 from scipy.sparse import coo_matrix, diags
 
 from .camera import Intrinsics
-from .joint_sets import MEDIAPIPE_33 as MEDIAPIPE_NAME
 from .joint_sets import MP, MP_MIRROR
 
 # Joints fitted: the nose and the body without the hand points. Face landmarks follow the nose and
@@ -135,19 +134,6 @@ def _symmetric(lengths: np.ndarray) -> np.ndarray:
         if m is not None and np.isfinite(lengths[m]):
             out[i] = np.nanmean([lengths[i], lengths[m]])
     return out
-
-
-def height_from_lengths(lengths: np.ndarray) -> float:
-    """Pose2Sim's height formula (see scale.pose2sim_height) on FIT_BONES lengths; the nose to
-    mid-shoulder distance comes from the nose–shoulder and shoulder–shoulder sides."""
-    idx = {(MEDIAPIPE_NAME[int(a)], MEDIAPIPE_NAME[int(b)]): i for i, (a, b) in enumerate(FIT_BONES)}
-    def side(a: str, b: str) -> float:
-        return float(np.nanmean([lengths[idx[(f"{s}_{a}", f"{s}_{b}")]] for s in ("left", "right")]))
-    nose_sh = float(np.nanmean([lengths[idx[("nose", f"{s}_shoulder")]] for s in ("left", "right")]))
-    half_width = 0.5 * lengths[idx[("left_shoulder", "right_shoulder")]]
-    head = 1.5 * np.sqrt(max(nose_sh**2 - half_width**2, 0.0))
-    return (side("ankle", "heel") + side("knee", "ankle") + side("hip", "knee") + side("shoulder", "hip")
-            + head)
 
 
 def ray_rotations(root_px: np.ndarray, k: Intrinsics) -> np.ndarray:
