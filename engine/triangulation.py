@@ -125,8 +125,8 @@ def repair_and_triangulate(cams: Sequence[Camera], pts: np.ndarray, vis: np.ndar
     pts (C, F, 33, 2) pixels (NaN: not detected), vis (C, F, 33); `up`: the world's up direction
     (default +Z, as calibrations of a lab floor have it), for the anatomical tie-break; `good_vis`:
     the visibility a view needs to count towards the two that a joint needs; `depth` (C, F, 33):
-    MediaPipe's relative depth per view, which turns on the completion of limb joints that only
-    one view sees well (complete_from_one_view).
+    MediaPipe's relative depth per view, which turns on the completion of foot and hand points
+    that only one view sees well (complete_from_one_view).
     Returns world points (F, 33, 3) (NaN where < 2 good views agree), swapped (C, F, 2) (upper body,
     legs), reprojection errors (C, F, 33) (NaN for unused views) and the views used (C, F, 33)."""
     C, F = pts.shape[:2]
@@ -180,14 +180,16 @@ def repair_and_triangulate(cams: Sequence[Camera], pts: np.ndarray, vis: np.ndar
     return X, swapped, err, used
 
 
-# Limb joints → their parent, root to tip, for completing a joint from one view.
-PARENT = {13: 11, 14: 12, 25: 23, 26: 24, 15: 13, 16: 14, 27: 25, 28: 26, 29: 27, 30: 28, 31: 27,
-          32: 28, 17: 15, 19: 15, 21: 15, 18: 16, 20: 16, 22: 16}
+# Feet and hands → their parent joint, for completing a point from one view. Only these: placed
+# from one view, knees, ankles, elbows and wrists were measured to be worse than left unknown and
+# interpolated (benchmarks/multiview.py: up to +13 mm PA-MPJPE), while a heel or toe missing leaves
+# the LSTM without its lower-body input for those frames.
+PARENT = {29: 27, 30: 28, 31: 27, 32: 28, 17: 15, 19: 15, 21: 15, 18: 16, 20: 16, 22: 16}
 
 
 def complete_from_one_view(X: np.ndarray, cams: Sequence[Camera], xn: np.ndarray, one: np.ndarray,
                            depth: np.ndarray) -> np.ndarray:
-    """Place a limb joint that only one view sees well (`one` (C, F, 33)) where that view's ray
+    """Place a foot or hand point that only one view sees well (`one` (C, F, 33)) where that view's ray
     meets the sphere of its bone length around its parent (triangulated, or completed first).
 
     The length is the bone's median over the frames where both ends were triangulated. Of the two
