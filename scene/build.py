@@ -7,6 +7,12 @@ frame 1 is the video's frame 0) whatever part of the video was processed. Camera
 `views_offset[c]` frames ahead of the first camera's (result frame i is its video frame
 first_frame + offset + i, shown at Blender frame first_frame + 1 + i), so its clip starts at
 Blender frame 1 - offset.
+
+The scene is a levelled world, not the camera frame: engine.world_frame's one 4x4 (the TRC's
+levelling turned Z up, the subject's median heading on -Y, the median hip centre over the origin)
+takes the engine's camera-frame markers to the armature's joints, places the body mesh and every
+camera, and is kept on the collection and the armature as "hp3d_world_from_camera" (16 floats,
+row-major) for scripts and later tools. Cameras move with the body, so the footage lines up as before.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..engine.coords import camera_to_blender
+from ..engine import world_frame
 from . import armature, camera, mesh, skeleton
 
 
@@ -112,10 +118,13 @@ def build_scene(result: EngineResult, scene: bpy.types.Scene | None = None,
     collection of `scene`.
 
     Returns {"collection", "armature", "camera", "views": the further views' cameras (a multi-camera
-    run), "frames": (start, end), "keys": counts, "body": scene.mesh.build_body's dict or None}.
+    run), "frames": (start, end), "keys": counts, "body": scene.mesh.build_body's dict or None,
+    "world": the engine.world_frame.WorldFrame everything was placed with}.
     """
     scene = scene or bpy.context.scene
-    pts = skeleton.skeleton_points(camera_to_blender(result.markers_camera))
+    world = world_frame.world_frame(result.record, result.markers_camera)
+    W = world.matrix
+    pts = skeleton.skeleton_points(world_frame.transform_points(W, result.markers_camera))
     rest, twist = skeleton.rest_pose(pts)
     if not all(np.isfinite(v).all() for v in rest.values()):
         raise ValueError("the engine's markers never show a whole body; nothing to build")
@@ -138,24 +147,31 @@ def build_scene(result: EngineResult, scene: bpy.types.Scene | None = None,
     cam, views = None, []
     if with_camera:
         cam = camera.build_camera(f"HP3D_{result.stem}_camera", result.intrinsics, coll, result.video,
-                                  scene)
-        views = build_view_cameras(result, coll)
+                                  scene, world_from_camera=W)
+        views = build_view_cameras(result, coll, W)
     arm["hp3d_output"] = str(result.folder)  # where the data came from, for the user and re-imports
+    for holder in (coll, arm):
+        holder[camera.WORLD_PROPERTY] = [float(v) for v in W.ravel()]
+    arm["hp3d_world_level"] = world.level_source  # "run.json", "estimated" or "none"
     body = None
     mesh_file = mesh.find_mesh_file(result.folder)
     if mesh_file is not None:  # --mesh: Anny's rig and the skinned body mesh (scene/mesh.py)
-        body = mesh.build_body(mesh.load_mesh_npz(mesh_file), f"HP3D_{result.stem}_body", coll)
+        body = mesh.build_body(mesh.load_mesh_npz(mesh_file), f"HP3D_{result.stem}_body", coll,
+                               world_from_camera=W)
     return {"collection": coll, "armature": arm, "camera": cam, "views": views, "frames": (start, end),
-            "keys": keys, "body": body}
+            "keys": keys, "body": body, "world": world}
 
 
-def build_view_cameras(result: EngineResult, collection: bpy.types.Collection) -> list[bpy.types.Object]:
-    """One camera per view after the first (the first is the scene camera at the origin), named
-    HP3D_<stem>_<camera name>, its clip starting at Blender frame 1 - offset (see the module doc)."""
+def build_view_cameras(result: EngineResult, collection: bpy.types.Collection,
+                       world_from_camera: np.ndarray | None = None) -> list[bpy.types.Object]:
+    """One camera per view after the first (the first is the scene camera), named
+    HP3D_<stem>_<camera name>, its clip starting at Blender frame 1 - offset (see the module doc);
+    placed in the world `world_from_camera` (default: the camera frame turned Z up)."""
     cams = []
     for index, view in enumerate(result.views[1:], start=1):
         obj = camera.build_view_camera(f"HP3D_{result.stem}_{view.name}", view.intrinsics, view.R, view.t,
-                                       collection, view.video, video_start_frame=1 - view.offset)
+                                       collection, view.video, video_start_frame=1 - view.offset,
+                                       world_from_camera=world_from_camera)
         obj["hp3d_view"] = index  # which of the run's cameras (views_* index), for scripts
         cams.append(obj)
     return cams
@@ -169,7 +185,3 @@ def find_previous(scene: bpy.types.Scene, folder: Path) -> bpy.types.Object | No
             return obj
     return None
 
-
-def expected_points(result: EngineResult) -> dict[str, np.ndarray]:
-    """The skeleton points the armature is built to follow (Blender world), for checks."""
-    return skeleton.skeleton_points(camera_to_blender(result.markers_camera))

@@ -1,14 +1,15 @@
 """The engine's pinhole cameras as Blender cameras, with the source videos behind them.
 
-The engine's camera frame (OpenCV: x right, y down, z forward) maps to Blender world by
-engine.coords.CAMERA_TO_BLENDER, so the camera sits at the origin looking down world +Y with +Z up
-in the image: a Blender camera (looking down its local -Z, local +Y up) turned 90° about X.
-A calibrated run's further cameras are placed from their extrinsics in that same engine frame.
+The engine's camera frame (OpenCV: x right, y down, z forward) maps to Blender world by a rigid
+4x4 `world_from_camera`: a result's levelled world (engine.world_frame), or by default the camera
+frame turned Z up (engine.coords.CAMERA_TO_BLENDER: the camera at the origin looking down world +Y).
+The first camera is the engine frame's origin and axes carried through that 4x4, so it projects the
+world-frame body exactly as the engine's camera projects its markers; a calibrated run's further
+cameras are placed from their extrinsics in the engine frame, then through the same 4x4.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import bpy
@@ -20,6 +21,24 @@ from ..engine.coords import CAMERA_TO_BLENDER
 SENSOR_MM = 36.0
 # OpenCV camera axes → Blender camera local axes (x stays, y down → local +Y up, z forward → -Z).
 _OPENCV_TO_BLENDER_CAM = np.diag([1.0, -1.0, -1.0])
+# Custom property on a result's collection and armature: its 4x4 world_from_camera, 16 floats,
+# row-major (scene/build.py writes it; the SCAIL camera and later tools read it).
+WORLD_PROPERTY = "hp3d_world_from_camera"
+
+
+def default_world() -> np.ndarray:
+    """The camera frame turned Z up: the world of scenes built before the levelled world."""
+    w = np.eye(4)
+    w[:3, :3] = CAMERA_TO_BLENDER
+    return w
+
+
+def stored_world(holder: bpy.types.ID) -> np.ndarray | None:
+    """The 4x4 world_from_camera stored on `holder` (a result's collection or armature), or None."""
+    flat = holder.get(WORLD_PROPERTY)
+    if flat is None or len(flat) != 16:
+        return None
+    return np.array([float(v) for v in flat], dtype=np.float64).reshape(4, 4)
 
 
 def lens_settings(fx: float, fy: float, cx: float, cy: float, width: int, height: int) -> dict:
@@ -39,41 +58,46 @@ def lens_settings(fx: float, fy: float, cx: float, cy: float, width: int, height
     }
 
 
-def extrinsics_to_world(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+def extrinsics_to_world(R: np.ndarray, t: np.ndarray, world_from_camera: np.ndarray | None = None
+                        ) -> np.ndarray:
     """4×4 Blender world matrix of a camera with x_c = R @ x + t (x in the engine frame, x_c in the
-    camera's OpenCV frame): its centre is -Rᵀt and its OpenCV axes are R's rows, both turned into
-    Blender world; the columns then flip to a Blender camera's local axes."""
+    camera's OpenCV frame): its centre is -Rᵀt and its OpenCV axes are R's rows, both carried into
+    Blender world by `world_from_camera` (default: default_world()); the columns then flip to a
+    Blender camera's local axes. The engine's own camera is R = I, t = 0."""
+    W = default_world() if world_from_camera is None else np.asarray(world_from_camera, dtype=np.float64)
     R = np.asarray(R, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64).reshape(3)
     world = np.eye(4)
-    world[:3, :3] = CAMERA_TO_BLENDER @ R.T @ _OPENCV_TO_BLENDER_CAM
-    world[:3, 3] = CAMERA_TO_BLENDER @ (-R.T @ t)
+    world[:3, :3] = W[:3, :3] @ R.T @ _OPENCV_TO_BLENDER_CAM
+    world[:3, 3] = W[:3, :3] @ (-R.T @ t) + W[:3, 3]
     return world
 
 
 def build_camera(name: str, intrinsics: dict, collection: bpy.types.Collection,
                  video: Path | None = None, scene: bpy.types.Scene | None = None,
-                 video_start_frame: int = 1) -> bpy.types.Object:
-    """Create the camera at the origin and make it the scene camera; put `video` (if it exists
-    and Blender can read it) behind it as a camera background, frame 1 of the clip at scene frame
-    `video_start_frame`."""
+                 video_start_frame: int = 1, world_from_camera: np.ndarray | None = None
+                 ) -> bpy.types.Object:
+    """Create the engine's camera, placed in the world `world_from_camera` (default: at the origin
+    looking down +Y), and make it the scene camera; put `video` (if it exists and Blender can read
+    it) behind it as a camera background, frame 1 of the clip at scene frame `video_start_frame`."""
     scene = scene or bpy.context.scene
     obj = new_camera(name, intrinsics, collection, video, video_start_frame)
-    obj.location = (0.0, 0.0, 0.0)
     obj.rotation_mode = "XYZ"
-    obj.rotation_euler = (math.pi / 2, 0.0, 0.0)
+    obj.matrix_world = Matrix(extrinsics_to_world(np.eye(3), np.zeros(3), world_from_camera).tolist())
     use_camera(scene, obj)
     return obj
 
 
 def build_view_camera(name: str, intrinsics: dict, R: np.ndarray, t: np.ndarray,
                       collection: bpy.types.Collection, video: Path | None = None,
-                      video_start_frame: int = 1) -> bpy.types.Object:
-    """A further calibrated camera, placed by its extrinsics relative to the engine frame; the
-    scene camera and render size stay as they are (use_camera() switches to it)."""
+                      video_start_frame: int = 1, world_from_camera: np.ndarray | None = None
+                      ) -> bpy.types.Object:
+    """A further calibrated camera, placed by its extrinsics relative to the engine frame, in the
+    world `world_from_camera`; the scene camera and render size stay as they are (use_camera()
+    switches to it)."""
     obj = new_camera(name, intrinsics, collection, video, video_start_frame)
     obj.rotation_mode = "XYZ"
-    obj.matrix_world = Matrix(extrinsics_to_world(R, t).tolist())
+    obj.matrix_world = Matrix(extrinsics_to_world(R, t, world_from_camera).tolist())
     return obj
 
 

@@ -10,8 +10,9 @@ from an FBX round trip playing the fit, but the rig's .blend is 1.5 MB and its F
 16 and 19 MB for the cache (and growing 10x faster with the clip), and a skinned mesh is what game
 engines animate; a hundred blend shapes is not.
 
-The rest pose stands upright facing the camera at the body's first fitted position; world space is
-the engine's camera frame turned Z up (engine.coords.camera_to_blender), like the HP3D armature.
+The rest pose stands upright facing -Y (Anny's model axes are Blender's: X the body's left, Y back,
+Z up) at the body's first fitted root; the posed bones are the fit's camera-frame transforms carried
+into world space by the result's world_from_camera (engine.world_frame), like the HP3D armature.
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ import bpy
 import numpy as np
 from mathutils import Vector
 
-from ..engine.anny_fit import MODEL_TO_CAMERA
-from ..engine.coords import CAMERA_TO_BLENDER
 from . import keyframes, skeleton
+from .camera import default_world
 
 SKIN_RGBA = (0.80, 0.62, 0.52, 1.0)
 
@@ -46,21 +46,28 @@ def _rigid(R: np.ndarray, t: np.ndarray) -> np.ndarray:
     return out
 
 
-def rest_placement(d: dict[str, np.ndarray]) -> np.ndarray:
-    """4x4 from Anny's model frame to Blender world for the rest pose: upright, facing the camera,
-    at the first fitted frame's root."""
+def _world(world_from_camera: np.ndarray | None) -> np.ndarray:
+    return default_world() if world_from_camera is None else np.asarray(world_from_camera, np.float64)
+
+
+def rest_placement(d: dict[str, np.ndarray], world_from_camera: np.ndarray | None = None) -> np.ndarray:
+    """4x4 from Anny's model frame to Blender world for the rest pose: upright (the model's axes are
+    the world's, so it faces -Y), at the first fitted frame's root in the world `world_from_camera`
+    (default: the camera frame turned Z up)."""
     first = int(np.flatnonzero(d["valid"])[0])
-    return _rigid(CAMERA_TO_BLENDER @ MODEL_TO_CAMERA, CAMERA_TO_BLENDER @ d["pred_cam_t"][first])
+    W = _world(world_from_camera)
+    return _rigid(np.eye(3), W[:3, :3] @ d["pred_cam_t"][first] + W[:3, 3])
 
 
-def skinning_transforms(d: dict[str, np.ndarray]) -> np.ndarray:
-    """(T, B, 4, 4) per bone and frame: Blender rest → Blender posed (world = armature space)."""
+def skinning_transforms(d: dict[str, np.ndarray], world_from_camera: np.ndarray | None = None
+                        ) -> np.ndarray:
+    """(T, B, 4, 4) per bone and frame: Blender rest → Blender posed (world = armature space):
+    back to the model's rest, the fit's model → camera transform, then camera → world."""
     Tc = np.zeros(d["anny_bone_transforms"].shape[:2] + (4, 4))
     Tc[..., :3, :] = d["anny_bone_transforms"]
     Tc[..., 3, 3] = 1.0
-    C = _rigid(CAMERA_TO_BLENDER, np.zeros(3))
-    S = rest_placement(d)
-    return C @ Tc @ np.linalg.inv(S)
+    S = rest_placement(d, world_from_camera)
+    return _world(world_from_camera) @ Tc @ np.linalg.inv(S)
 
 
 def _bone_tails(heads: np.ndarray, parents: np.ndarray) -> np.ndarray:
@@ -90,16 +97,18 @@ def _remove_named(collection: bpy.types.Collection, names: tuple[str, ...]) -> N
 
 
 def build_body(d: dict[str, np.ndarray], name: str, collection: bpy.types.Collection,
-               frames: np.ndarray | None = None, material: bool = True) -> dict:
+               frames: np.ndarray | None = None, material: bool = True,
+               world_from_camera: np.ndarray | None = None) -> dict:
     """Armature `<name>_rig` (Anny's bones) and mesh `<name>` skinned to it in `collection`, keyed
-    at `frames` (Blender frame numbers, one per row of the npz; default video frame + 1).
+    at `frames` (Blender frame numbers, one per row of the npz; default video frame + 1), in the
+    world `world_from_camera` (4x4 from the engine's camera frame; default: it turned Z up).
 
     Returns {"armature", "mesh", "keys"}."""
     if not d["valid"].any():
         raise ValueError("the mesh file has no fitted frame")
     frames = d["frame_index"].astype(np.float64) + 1 if frames is None else np.asarray(frames, np.float64)
     _remove_named(collection, (name, f"{name}_rig"))
-    S = rest_placement(d)
+    S = rest_placement(d, world_from_camera)
     P = S @ d["anny_rest_bone_poses"].astype(np.float64)  # bone rest poses, Blender world
     parents = d["anny_bone_parents"].astype(int)
     labels = [str(x) for x in d["body_pose_bones"]]
@@ -109,7 +118,7 @@ def build_body(d: dict[str, np.ndarray], name: str, collection: bpy.types.Collec
     mod = mesh.modifiers.new("Armature", "ARMATURE")
     mod.object = arm
     mod.use_deform_preserve_volume = False  # linear blend skinning, as Anny's
-    keys = animate_rig(arm, labels, parents, skinning_transforms(d), frames, f"{name}_rig")
+    keys = animate_rig(arm, labels, parents, skinning_transforms(d, world_from_camera), frames, f"{name}_rig")
     arm["hp3d_mesh"] = True
     return {"armature": arm, "mesh": mesh, "keys": keys}
 

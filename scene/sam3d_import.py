@@ -4,8 +4,9 @@ without a rig have only vertices), under an Empty that levels and grounds them.
 
 Conversion: SAM 3D Body's pred_vertices are camera axes (its body model's Y-up frame with Y and Z
 flipped), relative to the body; adding pred_cam_t gives the camera frame (OpenCV axes), which
-engine.coords.camera_to_blender turns Z up with the camera at the origin looking down +Y — the
-frame the HP3D armature and camera use. The parent Empty then turns the bodies' mean up-direction
+engine.coords.camera_to_blender turns Z up with the camera at the origin looking down +Y (a SAM 3D
+Body result has no run.json level, so not the HP3D armature's levelled world of
+engine/world_frame.py). The parent Empty then turns the bodies' mean up-direction
 onto +Z (when the camera looked up or down) and lifts the lowest vertex onto z = 0; clearing its
 transform gives back the camera-frame placement.
 """

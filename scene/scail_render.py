@@ -32,12 +32,12 @@ from pathlib import Path
 
 import bpy
 import numpy as np
-from mathutils import Vector
+from mathutils import Matrix, Vector
 
 from ..engine.camera import Intrinsics
 from ..engine.scail_render import LIMB_COLOURS, LIMBS, fit_camera
 from . import scail_rig
-from .camera import lens_settings
+from .camera import extrinsics_to_world, lens_settings, stored_world
 
 SCENE_NAME = "SCAIL"
 MATCAP_NAME = "humanpose3d_scail.exr"
@@ -97,16 +97,26 @@ def result_intrinsics(armature: bpy.types.Object) -> Intrinsics | None:
         return None
 
 
+def result_camera_matrix(armature: bpy.types.Object) -> np.ndarray:
+    """World matrix of the engine's camera for an armature this add-on built: the result's
+    world_from_camera (scene/build.py stores it on the armature; an armature built before the
+    levelled world has none: the camera frame turned Z up), carried along with the armature."""
+    placed = extrinsics_to_world(np.eye(3), np.zeros(3), stored_world(armature))
+    return np.array(armature.matrix_world) @ placed
+
+
 def fov_intrinsics(width: int, height: int, fov_deg: float) -> Intrinsics:
     """FOV across the longer side, principal point at the centre (the engine's and NLF's camera)."""
     return Intrinsics.from_settings(width, height, fov_deg)
 
 
 def ensure_camera(scene: bpy.types.Scene, k: Intrinsics, follow: bpy.types.Object | None = None,
-                  frame_objects: list[bpy.types.Object] | None = None) -> bpy.types.Object:
+                  frame_objects: list[bpy.types.Object] | None = None,
+                  matrix: np.ndarray | None = None) -> bpy.types.Object:
     """The SCAIL scene's camera with intrinsics `k`. It copies `follow`'s transform (a scene camera,
-    animated or not); without one it sits at the origin looking down +Y, the engine's camera in
-    Blender world (scene/camera.py), unless `frame_objects` asks for a front view framing them."""
+    animated or not); without one it sits at `matrix` (a 4x4 world matrix: the result's camera,
+    result_camera_matrix), else at the origin looking down +Y, unless `frame_objects` asks for a
+    front view framing them."""
     name = f"{scene.name} camera"
     obj = bpy.data.objects.get(name)
     if obj is None or obj.type != "CAMERA":
@@ -125,6 +135,8 @@ def ensure_camera(scene: bpy.types.Scene, k: Intrinsics, follow: bpy.types.Objec
     if follow is not None:
         c = obj.constraints.new("COPY_TRANSFORMS")
         c.target = follow
+    elif matrix is not None:
+        obj.matrix_world = Matrix(np.asarray(matrix, dtype=np.float64).tolist())
     elif frame_objects:
         obj.location = _front_view(scene, frame_objects, k)
     scene.camera = obj
@@ -536,7 +548,7 @@ def setup(source: bpy.types.Scene, armature: bpy.types.Object, mapping: dict[str
     if video_k is not None:
         size = size or default_size(video_k.width, video_k.height)
         k = fit_camera(video_k, *size)[0]
-        cam = ensure_camera(scene, k)
+        cam = ensure_camera(scene, k, matrix=result_camera_matrix(armature))
     else:
         size = size or PORTRAIT
         k = fov_intrinsics(*size, fov_deg)

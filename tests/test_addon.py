@@ -27,7 +27,7 @@ FRAMES = (0, 30)
 
 headless = load_headless()
 pkg = headless.load_package()  # the add-on as Blender imports it, under one package name
-coords = importlib.import_module("humanpose3d.engine.coords")
+world_frame = importlib.import_module("humanpose3d.engine.world_frame")
 joint_sets = importlib.import_module("humanpose3d.engine.joint_sets")
 MP = joint_sets.MP
 
@@ -51,7 +51,13 @@ def operator_run(addon, tmp_path_factory: pytest.TempPathFactory) -> SimpleNames
         markers = np.asarray(d["markers_33_camera"], dtype=np.float64)
         K = np.asarray(d["K"])
     return SimpleNamespace(video=video, folder=folder, armature_name=arm.name, markers=markers, K=K,
-                           world=coords.camera_to_blender(markers))
+                           world=_world(folder, markers))
+
+
+def _world(folder: Path, markers: np.ndarray) -> np.ndarray:
+    """The engine's markers in the scene's world (engine/world_frame.py: levelled, Z up)."""
+    record = json.loads((folder / "run.json").read_text())
+    return world_frame.transform_points(world_frame.world_from_camera(record, markers), markers)
 
 
 def _engine_joint(world: np.ndarray, name: str) -> np.ndarray:
@@ -302,7 +308,8 @@ def test_gaps_in_the_markers_leave_gaps_in_the_keys(operator_run, tmp_path: Path
     assert keys["upper_arm.L", "rotation_quaternion"] == everything - {1, 11}  # twist carried over
     assert keys["forearm.R", "rotation_quaternion"] == everything - {1, 11}
     rest_pelvis = np.array(built["armature"].data.bones["pelvis"].head_local)
-    np.testing.assert_allclose(rest_pelvis, _engine_joint(operator_run.world, "pelvis")[1], atol=1e-6)
+    # The world comes from these markers (its heading and centre are medians over their frames).
+    np.testing.assert_allclose(rest_pelvis, _engine_joint(_world(tmp_path, m), "pelvis")[1], atol=1e-6)
 
 
 # --- manifest -----------------------------------------------------------------------------------
@@ -371,7 +378,7 @@ def headless_run(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     with np.load(tmp / "out" / video.stem / f"{video.stem}_markers.npz") as d:
-        world = coords.camera_to_blender(np.asarray(d["markers_33_camera"], dtype=np.float64))
+        world = _world(tmp / "out" / video.stem, np.asarray(d["markers_33_camera"], dtype=np.float64))
     return SimpleNamespace(tmp=tmp, stdout=out.stdout, world=world)
 
 

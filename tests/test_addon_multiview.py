@@ -28,7 +28,7 @@ headless = load_headless()
 pkg = headless.load_package()
 build = importlib.import_module("humanpose3d.scene.build")
 camera = importlib.import_module("humanpose3d.scene.camera")
-coords = importlib.import_module("humanpose3d.engine.coords")
+world_frame = importlib.import_module("humanpose3d.engine.world_frame")
 cli = importlib.import_module("humanpose3d.engine.cli")
 settings = importlib.import_module("humanpose3d.operators.settings")
 views_mod = importlib.import_module("humanpose3d.operators.views")
@@ -92,7 +92,8 @@ def result(cam01_run, addon, tmp_path_factory: pytest.TempPathFactory) -> Simple
     k = json.loads((folder / "run.json").read_text())["intrinsics"]
     views = _views(markers, K0, (int(k["width"]), int(k["height"])), folder / "gone" / "cam03.mp4")
     _write_npz(folder, stem, views)
-    return SimpleNamespace(folder=folder, stem=stem, markers=markers, first=first, views=views)
+    W = world_frame.world_from_camera(json.loads((folder / "run.json").read_text()), markers)
+    return SimpleNamespace(folder=folder, stem=stem, markers=markers, first=first, views=views, W=W)
 
 
 def _imported(folder: Path) -> dict:
@@ -137,9 +138,9 @@ def test_one_camera_per_view_named_after_the_calibration(result) -> None:
     assert _hp3d_cameras(scene) == sorted([f"HP3D_{stem}_camera", f"HP3D_{stem}_cam02", f"HP3D_{stem}_cam03"])
     coll = built["collection"]
     assert all(coll in cam.users_collection for cam in built["views"])
-    # Camera 0 stays the scene camera at the origin with its own render size.
+    # Camera 0 stays the scene camera, at the engine frame's origin in the world, with its own size.
     assert scene.camera == built["camera"]
-    assert tuple(built["camera"].location) == (0.0, 0.0, 0.0)
+    np.testing.assert_allclose(np.array(built["camera"].location), result.W[:3, 3], atol=1e-5)
     size0 = tuple(int(s) for s in result.views["views_size"][0])
     assert (scene.render.resolution_x, scene.render.resolution_y) == size0
 
@@ -164,7 +165,7 @@ def _blender_pixels(scene, cam, world: np.ndarray) -> np.ndarray:
 
 def test_every_camera_reproduces_the_engine_projection(result) -> None:
     """Each Blender camera, with the scene set to that camera's image size, projects the engine's
-    markers (turned into Blender world) where the engine's calibrated camera does: within 1 px."""
+    markers (carried into the scene's world) where the engine's calibrated camera does: within 1 px."""
     built = _imported(result.folder)
     scene = bpy.context.scene
     cams = [built["camera"], *built["views"]]
@@ -177,7 +178,7 @@ def test_every_camera_reproduces_the_engine_projection(result) -> None:
         for t in (0, result.markers.shape[0] // 2, result.markers.shape[0] - 1):
             ok = valid[t]
             assert ok.sum() > 20
-            world = coords.camera_to_blender(result.markers[t][ok])
+            world = world_frame.transform_points(result.W, result.markers[t][ok])
             got = _blender_pixels(scene, cam, world)
             want = _engine_pixels(result, c, t)[ok]
             err = np.abs(got - want).max()
@@ -186,10 +187,10 @@ def test_every_camera_reproduces_the_engine_projection(result) -> None:
         inside = (want >= 0).all(axis=1) & (want[:, 0] < scene.render.resolution_x) & (
             want[:, 1] < scene.render.resolution_y)
         assert inside.mean() > 0.9, cam.name
-    # The camera sits where the calibration puts it: -Rᵀt in the engine frame, in Blender world.
+    # The camera sits where the calibration puts it: -Rᵀt in the engine frame, in the world.
     R1, t1 = result.views["views_R"][1], result.views["views_t"][1]
     np.testing.assert_allclose(np.array(built["views"][0].location),
-                               coords.camera_to_blender(-R1.T @ t1), atol=1e-5)
+                               world_frame.transform_points(result.W, -R1.T @ t1), atol=1e-5)
 
 
 def test_armature_joints_project_like_the_engine_markers(result) -> None:
@@ -474,5 +475,7 @@ def test_headless_multi_camera_run_on_the_demo_builds_cameras_that_match_the_eng
     x_c = res.markers_camera[t][ok] @ view.R.T + view.t
     uvw = x_c @ view.K.T
     want = uvw[:, :2] / uvw[:, 2:]
-    got = _blender_pixels(scene, cam, coords.camera_to_blender(res.markers_camera[t][ok]))
+    W = world_frame.world_from_camera(res.record, res.markers_camera)
+    assert res.record["biomechanics"]["level"]["vertical"] == "given"  # the calibration's vertical
+    got = _blender_pixels(scene, cam, world_frame.transform_points(W, res.markers_camera[t][ok]))
     assert ok.sum() > 20 and np.abs(got - want).max() < 1.0

@@ -28,6 +28,7 @@ export = importlib.import_module("humanpose3d.scene.export")
 scene_mesh = importlib.import_module("humanpose3d.scene.mesh")
 sam3d_import = importlib.import_module("humanpose3d.scene.sam3d_import")
 coords = importlib.import_module("humanpose3d.engine.coords")
+world_frame = importlib.import_module("humanpose3d.engine.world_frame")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -49,8 +50,20 @@ def npz(run_dir) -> dict:
 
 
 def _fitted_world(d: dict, i: int) -> np.ndarray:
-    """Frame i's fitted vertices in Blender world: camera frame (pred + cam_t), Z up."""
+    """Frame i's fitted vertices in Blender world: camera frame (pred + cam_t), Z up (the SAM 3D
+    Body importer's frame, before its grounding Empty)."""
     return coords.camera_to_blender(d["pred_vertices"][i] + d["pred_cam_t"][i])
+
+
+def _scene_world(run_dir: Path) -> np.ndarray:
+    """build_scene's world (engine/world_frame.py: the result's levelled world)."""
+    res = build.load_result(run_dir)
+    return world_frame.world_from_camera(res.record, res.markers_camera)
+
+
+def _fitted_scene(d: dict, i: int, W: np.ndarray) -> np.ndarray:
+    """Frame i's fitted vertices in build_scene's world."""
+    return world_frame.transform_points(W, d["pred_vertices"][i] + d["pred_cam_t"][i])
 
 
 def test_scene_builds_the_skinned_body_with_the_armature(run_dir, npz) -> None:
@@ -63,14 +76,23 @@ def test_scene_builds_the_skinned_body_with_the_armature(run_dir, npz) -> None:
     assert len(mesh.vertex_groups) > 90 and mesh.data.materials[0].name == "HP3D_body"
     assert mesh.users_collection[0] == built["collection"]
     assert built["frames"] == (1, N_FRAMES)
+    W = _scene_world(run_dir)
+    np.testing.assert_allclose(built["world"].matrix, W)
     for i in (0, 7, N_FRAMES - 1):
         got = scene_mesh.evaluated_vertices(mesh, i + 1)
-        np.testing.assert_allclose(got, _fitted_world(npz, i), atol=1e-4)
+        np.testing.assert_allclose(got, _fitted_scene(npz, i, W), atol=1e-4)
+    # Levelled like the armature: the body stands on the floor (its lowest vertex within a few cm
+    # of z = 0 on every frame) and its rest pose is upright (Anny's Z up is the world's).
+    lows = [scene_mesh.evaluated_vertices(mesh, i + 1)[:, 2].min() for i in range(N_FRAMES)]
+    print(f"\nbody mesh lowest vertex per frame: {min(lows):+.3f} to {max(lows):+.3f} m")
+    assert -0.07 < min(lows) and max(lows) < 0.05
+    rest = np.array([v.co for v in mesh.data.vertices])
+    assert np.ptp(rest[:, 2]) > 1.5 > max(np.ptp(rest[:, 0]), np.ptp(rest[:, 1]))
     # The body and the HP3D armature follow the same person: its pelvis bone sits between the mesh's hips.
     bpy.context.scene.frame_set(5)
     arm = built["armature"]
     pelvis = np.array(arm.matrix_world @ arm.pose.bones["pelvis"].head)
-    hips = coords.camera_to_blender(npz["pred_keypoints_3d"][4, 9:11].mean(0) + npz["pred_cam_t"][4])
+    hips = world_frame.transform_points(W, npz["pred_keypoints_3d"][4, 9:11].mean(0) + npz["pred_cam_t"][4])
     assert np.linalg.norm(pelvis - hips) < 0.06
     # Importing the result again replaces the body instead of adding a second one.
     build.build_scene(build.load_result(run_dir), bpy.context.scene)
@@ -94,9 +116,10 @@ def test_fbx_export_carries_the_skinned_mesh(run_dir, npz, tmp_path) -> None:
     assert len(mesh.vertex_groups) > 90 and any(m.type == "ARMATURE" for m in mesh.modifiers)
     # Blender's FBX importer starts the animation one frame later than it was exported.
     offset = _first_key(mesh.parent) - 1
+    W = _scene_world(run_dir)
     for i in (0, 9):
         got = scene_mesh.evaluated_vertices(mesh, i + 1 + offset)
-        np.testing.assert_allclose(got, _fitted_world(npz, i), atol=1e-4)
+        np.testing.assert_allclose(got, _fitted_scene(npz, i, W), atol=1e-4)
 
 
 def _first_key(obj) -> int:

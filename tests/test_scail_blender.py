@@ -33,6 +33,7 @@ scail_render = importlib.import_module("humanpose3d.scene.scail_render")
 build = importlib.import_module("humanpose3d.scene.build")
 coords = importlib.import_module("humanpose3d.engine.coords")
 engine_render = importlib.import_module("humanpose3d.engine.scail_render")
+world_frame = importlib.import_module("humanpose3d.engine.world_frame")
 smpl24 = importlib.import_module("humanpose3d.engine.smpl24")
 SMPL = smpl24.SMPL
 
@@ -231,7 +232,9 @@ def hp3d_setup(engine_run) -> SimpleNamespace:
 def test_hp3d_preset_puts_the_joints_where_the_engine_puts_smpl(engine_run, hp3d_setup) -> None:
     with np.load(engine_run.folder / f"{engine_run.stem}_markers.npz") as d:
         markers = np.asarray(d["markers_33_camera"], float)
-    smpl = coords.camera_to_blender(smpl24.mediapipe_to_smpl24(markers))
+    # In the scene's levelled world (engine/world_frame.py), where build_scene puts the armature.
+    W = world_frame.world_from_camera(engine_run.record, markers)
+    smpl = world_frame.transform_points(W, smpl24.mediapipe_to_smpl24(markers))
     st = hp3d_setup.setup
     start = hp3d_setup.frames[0]
     errors: dict[str, list[float]] = {}
