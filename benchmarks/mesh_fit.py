@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from engine.camera import Intrinsics  # noqa: E402
 from engine.joint_sets import MP, MP_MHR70_PAIRS  # noqa: E402
 from engine.mesh import keypoint_errors  # noqa: E402
+from engine.result import load as load_result  # noqa: E402
 
 LIMBS = [MP[f"{s}_{j}"] for s in ("left", "right") for j in ("shoulder", "elbow", "wrist", "hip", "knee",
                                                               "ankle")]
@@ -71,12 +72,12 @@ def main() -> None:
     ap.add_argument("--warp", action="store_true", help="also time a cold Warp kernel compile")
     args = ap.parse_args()
     path = args.markers or demo_markers(args.frames)
-    with np.load(path) as d:
-        markers, pixels, vis, K = d["markers_33_camera"], d["pixels"], d["visibility"], d["K"]
-        size = d["image_size"] if "image_size" in d.files else (int(2 * K[0, 2]), int(2 * K[1, 2]))
+    res = load_result(path.parent if path.suffix == ".npz" else path)
+    markers, pixels, vis = res.markers_camera, res.pixels, res.visibility
     if args.frames:
         markers, pixels, vis = markers[:args.frames], pixels[:args.frames], vis[:args.frames]
-    k = Intrinsics(K[0, 0], K[1, 1], K[0, 2], K[1, 2], int(size[0]), int(size[1]))
+    i = res.intrinsics
+    k = Intrinsics(i["fx"], i["fy"], i["cx"], i["cy"], int(i["width"]), int(i["height"]))
     n = len(markers)
 
     cache = Path(os.environ.get("ANNY_CACHE_DIR", Path.home() / ".cache" / "anny"))

@@ -32,6 +32,7 @@ from multiview_reference import demo_calibration, demo_dir, load_reference  # no
 
 from engine.cli import build_parser, config_from_args  # noqa: E402
 from engine.pipeline import run  # noqa: E402
+from engine.result import load as load_result  # noqa: E402
 from engine.triangulation import repair_and_triangulate  # noqa: E402
 
 TARGETS = {"pa_mpjpe_mm": 30.0, "knee_rmse_deg": 6.0, "elbow_rmse_deg": 6.0, "bone_cv_pct": 1.0}
@@ -72,8 +73,7 @@ def main() -> None:
             if args.sync == "given":
                 argv += ["--sync-offsets", "0,0"]
             res = run(config_from_args(build_parser().parse_args(argv)))
-            with np.load(res.files["markers_npz"]) as d:
-                ours = d["markers_33_camera"].astype(np.float64)
+            ours = load_result(res.out_dir).markers_camera
             world = (ours - cams[a].t) @ cams[a].R  # first camera's frame → calibration world
             views = res.record["views"]
             offset = views[1]["offset"]

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.camera import Intrinsics, project  # noqa: E402
 from engine.joint_sets import MP  # noqa: E402
+from engine.result import load as load_result  # noqa: E402
 from engine.scail import run_scail  # noqa: E402
 from engine.scail_overlay import CHEEK_MP, draw_overlay  # noqa: E402
 from engine.scail_render import CylinderRenderer, depth_range, fit_camera  # noqa: E402
@@ -90,13 +91,14 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--size", default="512x896")
     ap.add_argument("--distance", type=float, default=3.0, help="synthetic walker's distance, m (default 3)")
-    ap.add_argument("--markers", type=Path, help="an engine <stem>_markers.npz to render instead")
+    ap.add_argument("--markers", type=Path, help="an engine output folder (or its <stem>_markers.npz) "
+                    "to render instead")
     a = ap.parse_args()
     size = tuple(int(v) for v in a.size.lower().split("x"))
     if a.markers:
-        z = np.load(a.markers)
-        markers, K = z["markers_33_camera"].astype(float), z["K"]
-        k = Intrinsics(K[0, 0], K[1, 1], K[0, 2], K[1, 2], int(round(2 * K[0, 2])), int(round(2 * K[1, 2])))
+        res = load_result(a.markers.parent if a.markers.suffix == ".npz" else a.markers)
+        markers, i = res.markers_camera, res.intrinsics
+        k = Intrinsics(i["fx"], i["fy"], i["cx"], i["cy"], int(i["width"]), int(i["height"]))
         source = str(a.markers)
     else:
         markers, k = synthetic_walk(a.frames, distance=a.distance), Intrinsics.from_settings(1080, 1920, 55.0)

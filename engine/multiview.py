@@ -22,6 +22,7 @@ from .errors import Cancelled, EngineError
 from .joint_sets import MP
 from .landmarks import LandmarkTrack
 from .reconstruct import Reconstruction, clean
+from .result import View
 from .scale import pose2sim_height
 from .sync import find_offset
 from .triangulation import repair_and_triangulate
@@ -56,6 +57,11 @@ class MultiView:
         """The calibration's vertical (world +Z, Pose2Sim's convention) in the engine frame."""
         return self.world_R0[:, 2]
 
+    def views(self) -> list[View]:
+        """The cameras as the result folder keeps them (x_c = R x + t from the engine frame)."""
+        return [View(c.name, c.K, c.R, c.t, c.size, i.path.resolve(), int(o))
+                for c, i, o in zip(self.cameras, self.infos, self.offsets)]
+
     def record(self) -> list[dict]:
         """Per camera, for run.json: where it is, how it was synchronised and how much it saw."""
         out = []
@@ -70,17 +76,6 @@ class MultiView:
                         "missing_spans": [[int(a), int(b)] for a, b in gaps],
                         **({"sync": self.sync[c]} if self.sync else {})})
         return out
-
-
-def npz_views(mv: MultiView) -> dict[str, np.ndarray]:
-    """The cameras as `<stem>_markers.npz` keeps them (x_c = R x + t from the engine frame)."""
-    return {"views_names": np.array([c.name for c in mv.cameras]),
-            "views_K": np.array([c.K for c in mv.cameras]),
-            "views_R": np.array([c.R for c in mv.cameras]),
-            "views_t": np.array([c.t for c in mv.cameras]),
-            "views_size": np.array([c.size for c in mv.cameras]),
-            "views_video": np.array([str(i.path.resolve()) for i in mv.infos]),
-            "views_offset": np.array(mv.offsets)}
 
 
 def _round(v: float | None) -> float | None:

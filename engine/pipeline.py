@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, multiview
+from . import __version__, multiview, result
 from .biomech import run_biomechanics
 from .biomech import warm_up as warm_up_biomechanics
 from .camera import Intrinsics
@@ -132,9 +132,7 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
     progress(0.95, "writing files")
     t = time.perf_counter()
     stem = cfg.stem
-    names = {"landmarks_csv": f"{stem}_raw_landmarks.csv", "initial_trc": f"{stem}_initial.trc",
-             "markers_npz": f"{stem}_markers.npz",
-             "quality_csv": f"{stem}_quality.csv", "run_json": "run.json"}
+    names = result.core_files(stem)
     with staged_folder(final, force=cfg.force) as tmp:
         write_landmarks_csv(tmp / names["landmarks_csv"], track, start, info.fps)
         flags = quality_flags(track, recon, mirrored)
@@ -144,13 +142,11 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
         write_quality_csv(tmp / names["quality_csv"], flags, recon.reprojection_px, start, info.fps)
         write_trc(tmp / names["initial_trc"], camera_to_opensim(markers_22), POSE2SIM_22, info.fps,
                   first_frame=start)
-        np.savez_compressed(
-            tmp / names["markers_npz"], markers_33_camera=recon.markers.astype(np.float32),
-            markers_22_camera=markers_22.astype(np.float32), pixels=track.pixels,
-            visibility=track.visibility, detected=track.detected, K=k.K, fps=info.fps,
-            first_frame=start, bone_lengths=recon.bone_lengths,
-            image_size=np.array([info.width, info.height]),
-            video_path=str(cfg.video.resolve()), **(multiview.npz_views(mv) if mv else {}))
+        result.write_markers(
+            tmp / names["markers_npz"], markers_33=recon.markers, markers_22=markers_22, pixels=track.pixels,
+            visibility=track.visibility, detected=track.detected, K=k.K, fps=info.fps, first_frame=start,
+            bone_lengths=recon.bone_lengths, image_size=(info.width, info.height),
+            video=cfg.video.resolve(), views=mv.views() if mv else None)
         if cfg.scail:  # SMPL-24 poses in NLF's format + SCAIL's 3D pose render, into scail/
             from .scail import run_scail
             names["scail_dir"] = "scail"

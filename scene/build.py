@@ -17,90 +17,28 @@ row-major) for scripts and later tools. Cameras move with the body, so the foota
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import bpy
 import numpy as np
 
+from ..engine import result as engine_result
 from ..engine import world_frame
 from . import armature, camera, mesh, skeleton
 
-
-@dataclass(frozen=True)
-class View:
-    """One camera of a calibrated multi-camera run (index 0 is the first video's)."""
-
-    name: str
-    K: np.ndarray  # (3, 3) pixels of its decoded video
-    R: np.ndarray  # (3, 3) x_c = R @ x + t, x in the engine frame (camera 0's)
-    t: np.ndarray  # (3,)
-    size: tuple[int, int]  # width, height
-    video: Path | None
-    offset: int  # result frame i is this video's frame first_frame + offset + i
-
-    @property
-    def intrinsics(self) -> dict:
-        K = self.K
-        return {"fx": K[0, 0], "fy": K[1, 1], "cx": K[0, 2], "cy": K[1, 2],
-                "width": self.size[0], "height": self.size[1]}
-
-
-@dataclass
-class EngineResult:
-    """What the scene needs from an engine run, read back from its output folder."""
-
-    folder: Path
-    stem: str
-    markers_camera: np.ndarray  # (T, 33, 3) engine camera frame, metres
-    fps: float
-    first_frame: int
-    intrinsics: dict  # fx, fy, cx, cy, width, height
-    video: Path | None
-    record: dict = field(default_factory=dict)
-    views: list[View] = field(default_factory=list)  # all cameras of a multi-camera run, else []
-
-    @property
-    def blender_frames(self) -> np.ndarray:
-        return self.first_frame + 1 + np.arange(self.markers_camera.shape[0], dtype=np.float64)
+# The result folder, read back by the engine's own reader (engine/result.py).
+View = engine_result.View
+EngineResult = engine_result.Result
 
 
 def load_result(folder: str | Path) -> EngineResult:
-    """Read `<stem>_markers.npz` (and run.json when present) from an engine output folder."""
-    folder = Path(folder)
-    npzs = sorted(folder.glob("*_markers.npz"))
-    if not npzs:
-        raise FileNotFoundError(f"no *_markers.npz in {folder} (is it a finished HumanPose3D output folder?)")
-    stem = npzs[0].name[: -len("_markers.npz")]
-    with np.load(npzs[0]) as d:
-        markers = np.asarray(d["markers_33_camera"], dtype=np.float64)
-        K = np.asarray(d["K"], dtype=np.float64)
-        fps = float(d["fps"])
-        first = int(d["first_frame"])
-        views = _read_views(d)
-    record: dict = {}
-    if (folder / "run.json").is_file():
-        record = json.loads((folder / "run.json").read_text())
-    k = dict(record.get("intrinsics") or {})
-    if not k:  # without run.json the image size comes from the principal point (centred by default)
-        k = {"fx": K[0, 0], "fy": K[1, 1], "cx": K[0, 2], "cy": K[1, 2],
-             "width": int(round(2 * K[0, 2])), "height": int(round(2 * K[1, 2]))}
-    video = record.get("video", {}).get("path")
-    return EngineResult(folder, stem, markers, fps, first, k, Path(video) if video else None, record,
-                        views)
+    """Read a finished output folder (`<stem>_markers.npz`, run.json when present)."""
+    return engine_result.load(folder)
 
 
-def _read_views(d) -> list[View]:
-    """The views_* arrays of a multi-camera run's markers.npz; [] for a single camera."""
-    if "views_K" not in d:
-        return []
-    names, K, R, t = d["views_names"], d["views_K"], d["views_R"], d["views_t"]
-    size, video, offset = d["views_size"], d["views_video"], d["views_offset"]
-    return [View(str(names[c]), np.asarray(K[c], dtype=np.float64), np.asarray(R[c], dtype=np.float64),
-                 np.asarray(t[c], dtype=np.float64).reshape(3), (int(size[c][0]), int(size[c][1])),
-                 Path(str(video[c])) if str(video[c]) else None, int(offset[c]))
-            for c in range(len(names))]
+def blender_frames(res: EngineResult) -> np.ndarray:
+    """Blender frame of each result frame: its video frame index + 1 (see the module doc)."""
+    return res.first_frame + 1 + np.arange(res.markers_camera.shape[0], dtype=np.float64)
 
 
 def set_scene_timing(scene: bpy.types.Scene, fps: float, frame_start: int, frame_end: int) -> None:
@@ -140,7 +78,7 @@ def build_scene(result: EngineResult, scene: bpy.types.Scene | None = None,
         coll = bpy.data.collections.new(f"HP3D {result.stem}")
         scene.collection.children.link(coll)
     arm = armature.build_armature(f"HP3D_{result.stem}", rest, twist, coll, reuse=previous)
-    frames = result.blender_frames
+    frames = blender_frames(result)
     keys = armature.animate(arm, pts, frames, f"HP3D_{result.stem}")
     start, end = int(frames[0]), int(frames[-1])
     set_scene_timing(scene, result.fps, start, end)
