@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,8 +32,7 @@ import numpy as np
 from .camera import Intrinsics
 from .errors import Cancelled, EngineError
 from .joint_sets import MEDIAPIPE_33, MHR_70, MP, MP_MHR70_PAIRS
-
-ProgressFn = Callable[[float, str], None]
+from .progress import ProgressFn
 
 # Bones whose rotation is fitted; every other Anny bone keeps its rest rotation relative to its
 # nearest fitted ancestor. Parents come before children.

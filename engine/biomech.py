@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +21,9 @@ from .isb_angles import ALL_GROUPS, joint_angles
 from .joint_sets import FINAL_65, MP
 from .level import UP, estimate_up, floor_offset, level_rotation
 from .mot import write_mot
+from .progress import ProgressFn
 from .trc import write_trc
 
-ProgressFn = Callable[[float, str], None]
 # (IK coordinate, ISB column) pairs compared in the side-by-side figure; the model's hip and knee
 # coordinates are flexion-positive like ours.
 IK_VS_ISB = (("hip_flexion_r", "hip_r_flex_deg"), ("hip_flexion_l", "hip_l_flex_deg"),
@@ -156,7 +155,7 @@ def warm_up() -> None:
 
 def run_biomechanics(markers_22: np.ndarray, fps: float, first_frame: int, cfg: RunConfig, out: Path,
                      progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-                     span: tuple[float, float] = (0.95, 1.0), uncertain: np.ndarray | None = None,
+                     uncertain: np.ndarray | None = None,
                      quality: dict | None = None, up: np.ndarray | None = None) -> dict:
     """The stage: (T, 22, 3) POSE2SIM_22 markers in the TRC frame (Y up, metres) → files in `out`.
     `uncertain` (T, 33) and `quality` (the quality report's mask and summary) go into the plots and
@@ -165,12 +164,10 @@ def run_biomechanics(markers_22: np.ndarray, fps: float, first_frame: int, cfg: 
     Returns the run.json record of the stage, with `files`: {key: path relative to `out`}."""
     progress = progress or (lambda f, m: None)
     cancel = cancel or threading.Event()
-    lo, hi = span
-
     def step(frac: float, msg: str) -> None:
         if cancel.is_set():
             raise Cancelled()
-        progress(lo + (hi - lo) * frac, msg)
+        progress(frac, msg)
 
     stem = cfg.stem
     timings: dict[str, float] = {}

@@ -4,7 +4,6 @@ progress and cancel."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 import numpy as np
 
@@ -12,9 +11,8 @@ from .config import RunConfig
 from .errors import Cancelled, EngineError
 from .landmarks import LandmarkTrack, PoseDetector
 from .person import SubjectCrop, detect_people, pick_subject
+from .progress import ProgressFn
 from .video import VideoInfo, frame_timing, stream_frames
-
-ProgressFn = Callable[[float, str], None]
 
 
 def choose_subject(rgb: np.ndarray, cfg: RunConfig, info: VideoInfo,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +15,9 @@ import numpy as np
 from .camera import Intrinsics, project
 from .errors import EngineError
 from .joint_sets import MP_MHR70_PAIRS
+from .progress import ProgressFn
 from .sam3d_format import MESH_FORMATS, sam3d_arrays, write_frame_meshes
 
-ProgressFn = Callable[[float, str], None]
 SEXES = ("female", "male")
 
 

@@ -17,10 +17,11 @@ from .calibration import Camera, fit_to_video, match_videos, read_calibration, r
 from .camera import Intrinsics, project, reprojection_error
 from .config import RunConfig
 from .contacts import stationary_feet
-from .detection import ProgressFn, detect
+from .detection import detect
 from .errors import Cancelled, EngineError
 from .joint_sets import MP
 from .landmarks import LandmarkTrack
+from .progress import ProgressFn
 from .reconstruct import Reconstruction, clean
 from .result import View
 from .scale import pose2sim_height

@@ -6,7 +6,6 @@ import json
 import platform
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -29,16 +28,12 @@ from .markers import mediapipe_to_pose2sim
 from .mesh import run_mesh
 from .mesh import warm_up as warm_up_mesh
 from .outputs import check_writable, clean_stale, staged_folder
+from .progress import Progress, ProgressFn
 from .quality import quality_flags, summarise, write_quality_csv
 from .reconstruct import Reconstruction, reconstruct
 from .swaps import repair_mirrored
 from .trc import write_trc
 from .video import VideoInfo, probe, resolve_range
-
-ProgressFn = Callable[[float, str], None]
-
-# Share of the progress bar each stage gets (detection dominates the run time).
-_DETECT_SHARE = 0.9
 
 _PACKAGES = ("numpy", "scipy", "opencv-contrib-python", "mediapipe", "pandas")
 
@@ -69,9 +64,8 @@ def _versions() -> dict[str, str]:
 def run(cfg: RunConfig, progress: ProgressFn | None = None,
         cancel: threading.Event | None = None) -> RunResult:
     """Run the pipeline for `cfg`; the output folder appears only when every file is written."""
-    report = progress or (lambda f, m: None)
-    # The mesh fit takes about as long as the rest of the run: the stages before it fill half the bar.
-    progress = (lambda f, m: report(0.5 * f, m)) if cfg.mesh else report
+    stages = ["pose", "reconstruct"] + ["scail"] * cfg.scail + ["biomechanics"] + ["mesh"] * cfg.mesh
+    bar = Progress(progress, stages)
     cancel = cancel or threading.Event()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -86,7 +80,7 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
          else Intrinsics.from_settings(info.width, info.height, cfg.fov_deg, cfg.focal_px))
     lifter = load_lifter(cfg.lifter, input_layout=cfg.lifter_layout) if cfg.lifter else None
     timings["probe_s"] = time.perf_counter() - t0
-    progress(0.0, "reading video")
+    bar.stage("pose")(0.0, "reading video")
     warm_up_biomechanics()  # loads the LSTM while MediaPipe runs
     if cfg.mesh:
         warm_up_mesh()  # loads Anny while MediaPipe runs
@@ -94,13 +88,11 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
     t = time.perf_counter()
     mv = None
     if views:
-        mv = multiview.detect_views(cfg, views, start, stop, lambda f, m: progress(_DETECT_SHARE * f, m),
-                                    cancel)
+        mv = multiview.detect_views(cfg, views, start, stop, bar.stage("pose"), cancel)
         track, timing = mv.tracks[0], mv.timing
         subject = {"method": "per-camera", "cameras": len(mv.cameras)}
     else:
-        track, subject, timing = detect(cfg, info, start, stop,
-                                        lambda f, m: progress(_DETECT_SHARE * f, m), cancel)
+        track, subject, timing = detect(cfg, info, start, stop, bar.stage("pose"), cancel)
     if timing["variable_frame_rate"]:
         info = replace(info, fps=timing["mean_fps"])
     timings["pose_s"] = time.perf_counter() - t
@@ -108,7 +100,7 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
     if not track.detected.any():
         raise EngineError(f"no person detected in {track.frames} frames of {cfg.video.name}")
 
-    progress(_DETECT_SHARE, "reconstructing 3D")
+    bar.stage("reconstruct")(0.0, "reconstructing 3D")
     t = time.perf_counter()
     height: dict = {"source": "--height", "m": cfg.height_m}
     if mv is not None:
@@ -129,7 +121,7 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
     if cancel.is_set():
         raise Cancelled()
 
-    progress(0.95, "writing files")
+    bar.stage("reconstruct")(0.5, "writing files")
     t = time.perf_counter()
     stem = cfg.stem
     names = result.core_files(stem)
@@ -151,12 +143,12 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
             from .scail import run_scail
             names["scail_dir"] = "scail"
             scail_record = run_scail(recon.markers, k, info.fps, cfg, tmp / "scail", track.hands, track.face,
-                                     lambda f, m: progress(0.95 + 0.04 * f, m), cancel, first_frame=start)
+                                     bar.stage("scail"), cancel, first_frame=start)
         timings["write_s"] = time.perf_counter() - t
         t = time.perf_counter()  # LSTM augmentation, ISB angles, TRC/C3D/CSV/MOT/PNG, OpenSim
         uncertain = flags["low_confidence"] | flags["interpolated"] | flags["mirrored"] | flags["missing"]
-        biomech = run_biomechanics(camera_to_opensim(markers_22), info.fps, start, cfg, tmp, progress,
-                                   cancel, span=(0.99 if getattr(cfg, "scail", False) else 0.95, 1.0),
+        biomech = run_biomechanics(camera_to_opensim(markers_22), info.fps, start, cfg, tmp,
+                                   bar.stage("biomechanics"), cancel,
                                    uncertain=uncertain, quality=summarise(flags, recon.reprojection_px),
                                    up=camera_to_opensim(mv.up) if mv is not None else None)
         names |= biomech.pop("files")
@@ -165,7 +157,7 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
             t = time.perf_counter()
             names["mesh_dir"] = "mesh"
             mesh_record = run_mesh(recon.markers, track.pixels, track.visibility, k, cfg, tmp / "mesh",
-                                   lambda f, m: report(0.5 + 0.5 * f, m), cancel, first_frame=start,
+                                   bar.stage("mesh"), cancel, first_frame=start,
                                    fps=info.fps)
             timings["mesh_s"] = time.perf_counter() - t
         timings["total_s"] = time.perf_counter() - t0
@@ -198,6 +190,6 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
         if cfg.mesh:
             record["mesh"] = mesh_record
         (tmp / names["run_json"]).write_text(json.dumps(record, indent=2))
-    report(1.0, "done")
+    bar.done()
     return RunResult(final, {k_: final / v for k_, v in names.items()}, record, track, recon, k,
                      info, start, markers_22)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,11 +24,10 @@ from .camera import Intrinsics, project
 from .config import check_scail_size
 from .errors import Cancelled, EngineError
 from .nlf_export import person_boxes, write_nlf
+from .progress import ProgressFn
 from .scail_overlay import CHEEK_MP, FACE68_DRAWN, draw_overlay
 from .scail_render import RADIUS_MM, CylinderRenderer, depth_range, fit_camera
 from .smpl24 import mediapipe_to_smpl24
-
-ProgressFn = Callable[[float, str], None]
 
 # SCAIL-Pose renders at 512×896 (portrait) or 896×512 (landscape), following the video.
 SCAIL_SIZES = {"portrait": (512, 896), "landscape": (896, 512)}
