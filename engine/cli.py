@@ -1,4 +1,5 @@
-"""Command line: `python -m engine run VIDEO --height M [options]`."""
+"""Command line: `python -m engine run VIDEO --height M [options]` and
+`python -m engine batch INPUTS... --out DIR [options]` (engine/batch.py)."""
 
 from __future__ import annotations
 
@@ -100,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--mass", type=_float, default=70.0, metavar="KG", help="subject mass in kg (default 70)")
     r.add_argument("--out", type=Path, default=Path("output"), metavar="DIR",
                    help="output folder; results go to DIR/<video stem>/ (default: output)")
+    _add_options(r)
+    _add_batch(sub)
+    return p
+
+
+def _add_options(r: argparse.ArgumentParser) -> None:
+    """The flags that apply to each video alike, shared by `run` and `batch`."""
     cam = r.add_mutually_exclusive_group()
     cam.add_argument("--fov", type=_float, default=55.0, metavar="DEG",
                      help="camera field of view across the longer image side, degrees (default 55)")
@@ -169,15 +177,43 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="replace an existing DIR/<stem>/")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--debug", action="store_true", help="show the full traceback of internal errors")
-    return p
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    return RunConfig(
-        video=args.video[0], views=tuple(args.video[1:]), calib=args.calib,
-        sync_offsets=args.sync_offsets, height_m=args.height, mass_kg=args.mass, out_dir=args.out,
+def _add_batch(sub: argparse._SubParsersAction) -> None:
+    b = sub.add_parser("batch", help="process many videos, one Ray task each",
+                       description="Process many videos, each one Ray task, into DIR/<stem>/ as `run` "
+                       "does; a video whose DIR/<stem>/run.json is complete is skipped. Writes the "
+                       "summary DIR/batch.json and DIR/batch.csv. Exit 0: every video ok or skipped; "
+                       "1: some failed (or nothing to do); 2: bad flags; 130: cancelled.")
+    b.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="video files, folders (their videos, not recursive) and glob patterns "
+                        "(quoted, e.g. 'clips/**/*.mp4')")
+    b.add_argument("--manifest", type=Path, default=None, metavar="FILE.csv",
+                   help="CSV with a header row: video (required; relative to the CSV's folder), height, "
+                        "mass and optional per-video flags (frames, pose_model, fov, focal_px, roi, "
+                        "holistic, estimate_missing, sex, age); an empty cell takes the command line's")
+    b.add_argument("--height", type=_float, default=None, metavar="M",
+                   help="subject height in metres for every video the manifest gives none")
+    b.add_argument("--mass", type=_float, default=70.0, metavar="KG",
+                   help="subject mass in kg for every video the manifest gives none (default 70)")
+    b.add_argument("--out", type=Path, default=Path("output"), metavar="DIR",
+                   help="output folder: DIR/<video stem>/ per video, DIR/batch.json and DIR/batch.csv "
+                        "(default: output)")
+    b.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="run on this Ray cluster (host:port, ray://host:port or auto) instead of a "
+                        "local Ray started for the batch; its nodes need this engine and its stack")
+    b.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="local Ray only: videos processed at once (default: one per CPU core)")
+    _add_options(b)
+
+
+def config_kwargs(args: argparse.Namespace) -> dict:
+    """RunConfig's fields from the flags `run` and `batch` share (all but the videos and cameras)."""
+    return dict(
+        height_m=args.height, mass_kg=args.mass, out_dir=args.out,
         fov_deg=args.fov, focal_px=args.focal_px, frames=args.frames, roi=args.roi,
-        holistic=args.holistic, pose_model=args.pose_model or ("heavy" if args.calib else "full"),
+        holistic=args.holistic,
+        pose_model=args.pose_model or ("heavy" if getattr(args, "calib", None) else "full"),
         scail=args.scail or args.scail_size is not None,
         scail_size=args.scail_size, visibility_min=args.visibility_min, max_gap_s=args.max_gap,
         estimate_missing=args.estimate_missing, cutoff_hz=args.cutoff_hz,
@@ -189,9 +225,24 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         mesh_formats=args.mesh_format, sex=args.sex, age_years=args.age, force=args.force)
 
 
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    return RunConfig(video=args.video[0], views=tuple(args.video[1:]), calib=args.calib,
+                     sync_offsets=args.sync_offsets, **config_kwargs(args))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "batch":
+        if args.workers is not None and args.workers < 1:
+            parser.error(f"--workers must be at least 1, got {args.workers}")
+        if args.workers is not None and args.ray_address:
+            parser.error("--workers applies to the local Ray; a cluster's own CPUs set how many run")
+        warnings.filterwarnings("ignore", r"(All-NaN|Mean of empty) slice", RuntimeWarning)
+        from .batch import main_batch  # Ray is imported there, and only for a batch
+
+        return main_batch(args.inputs, args.manifest, config_kwargs(args), ray_address=args.ray_address,
+                          workers=args.workers, quiet=args.quiet, debug=args.debug)
     if args.height is None and args.calib is None:
         parser.error("the following arguments are required: --height")
     cancel = threading.Event()

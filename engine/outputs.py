@@ -35,7 +35,8 @@ def check_writable(out_dir: Path, final: Path, force: bool) -> None:
     try:
         # A real write beats os.access: it also catches read-only mounts, immutable folders and
         # ACLs, and it is honest when running as root.
-        probe = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=existing)
+        # The pid suffix tells a parallel run's clean_stale (a batch) that the probe is alive.
+        probe = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}probe-", suffix=f"-{os.getpid()}", dir=existing)
         os.rmdir(probe)
     except OSError as exc:
         raise EngineError(f"cannot write to output folder {out_dir}: {exc.strerror or exc}") from None
