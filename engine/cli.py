@@ -250,11 +250,16 @@ def main(argv: list[str] | None = None) -> int:
     # frame): numpy's all-NaN warnings are expected there, and not for the user's terminal.
     warnings.filterwarnings("ignore", r"(All-NaN|Mean of empty) slice", RuntimeWarning)
 
+    from .mediapipe_tasks import silence_native_stderr_for_good  # light: mediapipe loads lazily
+
     def on_signal(signum, frame) -> None:  # noqa: ARG001
         cancel.set()
+        if not err_fd:  # MediaPipe is torn down from here on: its native logs would join our line
+            err_fd.append(silence_native_stderr_for_good())
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_signal)
+    err_fd: list[int] = []
+    handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     bar = None
     try:
         cfg = config_from_args(args)
@@ -283,7 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, Cancelled):
         cancel.set()
         _close(bar)
-        sys.stderr.write("error: cancelled; nothing was written\n")
+        line = "error: cancelled; nothing was written\n"
+        if err_fd:  # fd 2 is silenced: the real stderr, past what is left of the bar on a terminal
+            os.write(err_fd[0], (("\r\x1b[K" if os.isatty(err_fd[0]) else "") + line).encode())
+        else:
+            sys.stderr.write(line)
         return 130
     except EngineError as exc:
         _close(bar)
@@ -305,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"error: internal error ({type(exc).__name__}: {exc}); rerun with --debug "
                          "for details\n")
         return 3
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
 
 
 def _close(bar) -> None:

@@ -8,6 +8,7 @@ its models come from engine/bundles.py. mediapipe is imported only here and only
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,13 +29,35 @@ def quiet_native_stderr() -> Iterator[None]:
         yield
         return
     devnull = os.open(os.devnull, os.O_WRONLY)
+    _saved.append(fd)
     try:
         os.dup2(devnull, 2)
         yield
     finally:
-        os.dup2(fd, 2)
+        _saved.pop()
+        if _torn_down is None:  # once the run is being torn down, fd 2 stays silent
+            os.dup2(fd, 2)
         os.close(fd)
         os.close(devnull)
+
+
+_saved: list[int] = []  # the stderr each open quiet_native_stderr will restore (outermost first)
+_torn_down: int | None = None  # the real stderr, kept by silence_native_stderr_for_good
+
+
+def silence_native_stderr_for_good() -> int:
+    """Point fd 2 at /dev/null for the rest of the process and return a descriptor of the real
+    stderr. For a cancelled CLI run: the graphs' threads and destructors log as they are torn down
+    (a signal can land while one is being built), and the user should see only the one error line,
+    written to the returned descriptor."""
+    global _torn_down
+    if _torn_down is None:
+        sys.stderr.flush()
+        _torn_down = os.dup(_saved[0] if _saved else 2)  # inside a quiet block fd 2 is /dev/null
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    return _torn_down
 
 
 def _vision():
