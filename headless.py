@@ -165,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     engine_args = None
+    if rest[:1] == ["batch"]:
+        return _batch(ours, rest[1:], cli)
     if ours.import_sam3d is not None:
         return _import_sam3d(ours, rest)
     if ours.import_result is not None:
@@ -222,6 +224,52 @@ def main(argv: list[str] | None = None) -> int:
         print(f"blend: {ours.blend}")
     print(f"done in {time.perf_counter() - t0:.1f} s ({folder})")
     return 0
+
+
+def _batch(ours, rest: list[str], cli) -> int:
+    """`-- batch INPUTS... --out DIR [...]`: the engine's Ray batch (in a child process of this
+    Python, or of --engine-python's), then one scene per finished video, saved as --blend DIR/<stem>.blend and
+    exported as --fbx DIR/<stem>.fbx (--blend and --fbx name folders here). Scenes are built one
+    at a time in this process: bpy is not for parallel workers."""
+    import json
+    import subprocess
+    from importlib import import_module
+
+    import bpy
+
+    args = cli.build_parser().parse_args(["batch", *rest])  # bad options stop here, exit 2
+    # Always a child process: Ray's workers import the engine as the top-level `engine`, which
+    # they cannot inside Blender, where the add-on is a package of its own name.
+    python = ours.engine_python or sys.executable
+    env = import_module(f"{PACKAGE}.operators.job").child_env(python)
+    code = subprocess.run([python, "-m", "engine", "batch", *rest], env=env).returncode
+    summary = args.out / "batch.json"
+    if code == 130 or not summary.is_file():
+        return code
+    build = import_module(f"{PACKAGE}.scene.build")
+    export = import_module(f"{PACKAGE}.scene.export")
+    for row in json.loads(summary.read_text())["videos"]:
+        if row["status"] not in ("ok", "skipped"):
+            continue
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        try:
+            built = build.build_scene(build.load_result(row["out_dir"]), bpy.context.scene)
+        except (FileNotFoundError, ValueError, KeyError) as exc:
+            sys.stderr.write(f"error: {row['out_dir']}: {exc}\n")
+            code = code or 1
+            continue
+        stem = Path(row["out_dir"]).name
+        if ours.fbx is not None:
+            ours.fbx.mkdir(parents=True, exist_ok=True)
+            body = built.get("body")
+            export.export_fbx(ours.fbx / f"{stem}.fbx", built["armature"],
+                              (body["armature"], body["mesh"]) if body else (), preset=ours.fbx_preset)
+        if ours.blend is not None:
+            ours.blend.mkdir(parents=True, exist_ok=True)
+            bpy.ops.wm.save_as_mainfile(filepath=str((ours.blend / f"{stem}.blend").resolve()),
+                                        check_existing=False)
+        print(f"scene: {stem}")
+    return code
 
 
 def _import_sam3d(ours, rest: list[str]) -> int:
