@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -162,3 +163,17 @@ def assert_one_error_line(stderr: str) -> str:
     line = lines[0]
     assert line.startswith("error: ") and line[len("error: "):].strip(), repr(line)
     return line
+
+
+def camera_pixels(scene, cam, world) -> np.ndarray:
+    """Pixels (x right, y down) of Blender world points through camera object `cam` at the scene's
+    render size (bpy_extras' world_to_camera_view)."""
+    from bpy_extras.object_utils import world_to_camera_view
+    from mathutils import Vector
+
+    W, H = scene.render.resolution_x, scene.render.resolution_y
+    out = []
+    for p in world:
+        v = world_to_camera_view(scene, cam, Vector(p))
+        out.append((v.x * W, (1.0 - v.y) * H))
+    return np.array(out)

@@ -20,9 +20,7 @@ from types import SimpleNamespace
 import bpy
 import numpy as np
 import pytest
-from bpy_extras.object_utils import world_to_camera_view
-from conftest import assert_drawn_names_exist, demo_video, drawn, load_headless
-from mathutils import Vector
+from conftest import assert_drawn_names_exist, camera_pixels, demo_video, drawn, load_headless
 
 headless = load_headless()
 pkg = headless.load_package()
@@ -154,15 +152,6 @@ def _engine_pixels(result, c: int, t: int) -> np.ndarray:
     return uvw[:, :2] / uvw[:, 2:]
 
 
-def _blender_pixels(scene, cam, world: np.ndarray) -> np.ndarray:
-    W, H = scene.render.resolution_x, scene.render.resolution_y
-    out = []
-    for p in world:
-        v = world_to_camera_view(scene, cam, Vector(p))
-        out.append((v.x * W, (1.0 - v.y) * H))
-    return np.array(out)
-
-
 def test_every_camera_reproduces_the_engine_projection(result) -> None:
     """Each Blender camera, with the scene set to that camera's image size, projects the engine's
     markers (carried into the scene's world) where the engine's calibrated camera does: within 1 px."""
@@ -179,7 +168,7 @@ def test_every_camera_reproduces_the_engine_projection(result) -> None:
             ok = valid[t]
             assert ok.sum() > 20
             world = world_frame.transform_points(result.W, result.markers[t][ok])
-            got = _blender_pixels(scene, cam, world)
+            got = camera_pixels(scene, cam, world)
             want = _engine_pixels(result, c, t)[ok]
             err = np.abs(got - want).max()
             assert err < 1.0, (cam.name, t, err)
@@ -206,7 +195,7 @@ def test_armature_joints_project_like_the_engine_markers(result) -> None:
     for bone, joint in (("thigh.L", "left_hip"), ("shin.L", "left_knee"), ("thigh.R", "right_hip"),
                         ("shin.R", "right_knee")):
         head = arm.matrix_world @ arm.pose.bones[bone].head
-        got = _blender_pixels(scene, cam, np.array([tuple(head)]))[0]
+        got = camera_pixels(scene, cam, np.array([tuple(head)]))[0]
         want = _engine_pixels(result, 1, t)[mp[joint]]
         assert np.abs(got - want).max() < 1.0, (bone, got, want)
 
@@ -477,5 +466,5 @@ def test_headless_multi_camera_run_on_the_demo_builds_cameras_that_match_the_eng
     want = uvw[:, :2] / uvw[:, 2:]
     W = world_frame.world_from_camera(res.record, res.markers_camera)
     assert res.record["biomechanics"]["level"]["vertical"] == "given"  # the calibration's vertical
-    got = _blender_pixels(scene, cam, world_frame.transform_points(W, res.markers_camera[t][ok]))
+    got = camera_pixels(scene, cam, world_frame.transform_points(W, res.markers_camera[t][ok]))
     assert ok.sum() > 20 and np.abs(got - want).max() < 1.0

@@ -20,9 +20,7 @@ import numpy as np
 import pytest
 
 bpy = pytest.importorskip("bpy")
-from bpy_extras.object_utils import world_to_camera_view  # noqa: E402
-from conftest import load_headless  # noqa: E402
-from mathutils import Vector  # noqa: E402
+from conftest import camera_pixels, load_headless  # noqa: E402
 
 load_headless().load_package()
 build = importlib.import_module("humanpose3d.scene.build")
@@ -144,15 +142,6 @@ def test_armature_stands_upright_on_the_floor(built) -> None:
     assert rest("foot.L")[1] < -0.5 and rest("upper_arm.L")[0] > 0.99
 
 
-def _projections(scene, cam, world: np.ndarray) -> np.ndarray:
-    W, H = scene.render.resolution_x, scene.render.resolution_y
-    out = []
-    for p in world:
-        v = world_to_camera_view(scene, cam, Vector(p))
-        out.append((v.x * W, (1.0 - v.y) * H))
-    return np.array(out)
-
-
 def test_camera_projects_every_joint_as_before(built) -> None:
     """Every joint through the levelled scene's camera, against (a) the engine's intrinsics and (b)
     the camera-frame scene of before (the camera at the origin looking down +Y, joints turned Z up
@@ -170,9 +159,9 @@ def test_camera_projects_every_joint_as_before(built) -> None:
     for t in range(0, res.markers_camera.shape[0], 3):
         m = res.markers_camera[t]
         m = m[np.isfinite(m).all(axis=1)]
-        new = _projections(scene, cam, world_frame.transform_points(built.W, m))
+        new = camera_pixels(scene, cam, world_frame.transform_points(built.W, m))
         engine = m[:, :2] / m[:, 2:] * [k["fx"], k["fy"]] + [k["cx"], k["cy"]]
-        before = _projections(scene, old, coords.camera_to_blender(m))
+        before = camera_pixels(scene, old, coords.camera_to_blender(m))
         vs_k.append(np.abs(new - engine).max())
         vs_old.append(np.abs(new - before).max())
     print(f"\nprojection of {len(vs_k)} frames x 33 joints: vs the intrinsics max {max(vs_k):.4f} px, "
