@@ -10,7 +10,7 @@ from scipy.signal import butter, sosfiltfilt
 from .joint_sets import MP, MP_FACE, MP_MIRROR, MP_TREE, with_virtual
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """[start, stop) of each run of True in a 1-D mask."""
     d = np.diff(np.r_[0, mask.astype(np.int8), 0])
     return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
@@ -33,7 +33,7 @@ def fill_gaps(points: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarray]
         if valid.sum() < 2 or valid.all():
             continue
         interp = PchipInterpolator(t[valid], points[valid, j], axis=0, extrapolate=False)
-        for a, b in _runs(~valid):
+        for a, b in runs(~valid):
             if a > 0 and b < len(t) and b - a <= max_gap:
                 out[a:b, j] = interp(t[a:b])
                 filled[a:b, j] = True
@@ -78,7 +78,7 @@ def butterworth(points: np.ndarray, fps: float, cutoff_hz: float, order: int = 4
     out = points.copy()
     for j in range(points.shape[1]):
         valid = np.isfinite(points[:, j]).all(axis=1)
-        for a, b in _runs(valid):
+        for a, b in runs(valid):
             if b - a > padlen:
                 out[a:b, j] = sosfiltfilt(sos, points[a:b, j], axis=0)
     return out

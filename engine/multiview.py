@@ -15,6 +15,7 @@ import numpy as np
 
 from .calibration import Camera, fit_to_video, match_videos, read_calibration, relative_to
 from .camera import Intrinsics, project, reprojection_error
+from .cleaning import runs
 from .config import RunConfig
 from .contacts import stationary_feet
 from .detection import detect
@@ -68,7 +69,7 @@ class MultiView:
         out = []
         for c, (cam, info, off, trk) in enumerate(zip(self.cameras, self.infos, self.offsets, self.tracks)):
             det = trk.detected
-            gaps = _runs(~det)
+            gaps = runs(~det)
             out.append({"name": cam.name, "video": str(info.path.resolve()), "offset": int(off),
                         "size": list(cam.size), "detection_rate": round(float(det.mean()), 4),
                         "used_share": round(float(self.used[c].mean()), 4),
@@ -83,11 +84,6 @@ def _round(v: float | None) -> float | None:
     return None if v is None else round(float(v), 2)
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    d = np.diff(np.r_[0, mask.astype(np.int8), 0])
-    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
-
-
 def setup(cfg: RunConfig) -> ViewSetup:
     """Read the calibration and the videos' headers and check they belong together (before any
     detection: a mismatch is one line, at once)."""
@@ -100,9 +96,7 @@ def setup(cfg: RunConfig) -> ViewSetup:
         if abs(info.fps - infos[0].fps) > _FPS_TOL * infos[0].fps:
             raise EngineError(f"{info.path.name} runs at {info.fps:g} frames/s but {infos[0].path.name} at "
                               f"{infos[0].fps:g}: multi-view videos must share a frame rate")
-    if cfg.sync_offsets is not None and len(cfg.sync_offsets) != len(videos):
-        raise EngineError(f"--sync-offsets gives {len(cfg.sync_offsets)} offsets for {len(videos)} videos")
-    return ViewSetup(cams, infos)
+    return ViewSetup(cams, infos)  # RunConfig has already checked the number of --sync-offsets
 
 
 def intrinsics(cam: Camera) -> Intrinsics:
@@ -207,6 +201,6 @@ def measured_height(recon: Reconstruction) -> float:
     """The subject's standing height from the triangulated markers (Pose2Sim's formula)."""
     h = pose2sim_height(recon.markers, recon.confident)
     if not np.isfinite(h) or not 0.5 <= h <= 2.6:
-        raise EngineError(f"the triangulated body is {h:.2f} m tall: check the calibration's units "
-                          "(metres) or give --height")
+        raise EngineError(f"the triangulated body is {h:.2f} m tall: check that the calibration's "
+                          "translations are in metres")
     return float(h)

@@ -81,13 +81,6 @@ class Result:
     record: dict = field(default_factory=dict)  # run.json ({} when absent)
     views: list[View] = field(default_factory=list)  # all cameras of a multi-camera run, else []
 
-    def file(self, key: str) -> Path:
-        """A file the run wrote, by its run.json key (core_files' keys, or the stages')."""
-        name = core_files(self.stem).get(key)
-        if name is None:
-            raise KeyError(f"{key}: not a file of this result ({self.folder})")
-        return self.folder / name
-
 
 def find_markers(folder: Path) -> Path:
     """The markers npz of an output folder; FileNotFoundError names the folder."""
