@@ -79,47 +79,21 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _progress_printer():
-    shown = [-1]
-
-    def progress(frac: float, message: str) -> None:
-        if int(frac * 10) > shown[0]:  # a line per 10 %
-            shown[0] = int(frac * 10)
-            print(f"engine {100 * frac:3.0f} % {message}", file=sys.stderr, flush=True)
-
-    return progress
-
-
-def _run_here(cli, errors, engine_args) -> Path | None:
-    """The engine in this process (Blender's Python must have its requirements)."""
-    from importlib import import_module
-
+def _run_engine(service, cfg, python: str | None) -> Path | None:
+    """The engine through its run service: in this process (Blender's Python must have its
+    requirements), or in a child process of `python`, as the add-on's Run operator does it."""
     try:
-        cfg = cli.config_from_args(engine_args)
-        pipeline = import_module(f"{PACKAGE}.engine.pipeline")
-        return pipeline.run(cfg, progress=_progress_printer()).out_dir
-    except errors.EngineError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return None
-
-
-def _run_child(python: str, engine_args: list[str]) -> Path | None:
-    """The engine in a child process of `python`, as the add-on's Run operator does it."""
-    from importlib import import_module
-
-    job_mod = import_module(f"{PACKAGE}.operators.job")
-    progress = _progress_printer()
-    try:
-        job = job_mod.EngineJob(python, engine_args)
+        run = service.start(cfg, python)
     except OSError as exc:
         sys.stderr.write(f"error: cannot start {python}: {exc}\n")
         return None
-    outcome = job_mod.run_blocking(
-        job, lambda ev: progress(ev["progress"], ev.get("message", "")) if "progress" in ev else None)
-    if "done" not in outcome:
-        sys.stderr.write(f"error: {'cancelled' if 'cancelled' in outcome else job.error_text()}\n")
+    end = service.wait(run, service.tenths("engine"))
+    if end.kind != "done":
+        sys.stderr.write(f"error: {end.message}\n")
+        if end.details:
+            sys.stderr.write(end.details)
         return None
-    return Path(outcome["done"])
+    return Path(end.out_dir)
 
 
 def _scail_blender(arm, result, size, render: bool, engine: str) -> int:
@@ -131,7 +105,7 @@ def _scail_blender(arm, result, size, render: bool, engine: str) -> int:
     import bpy
 
     rig = import_module(f"{PACKAGE}.scene.scail_rig")
-    scail = import_module(f"{PACKAGE}.scene.scail_render")
+    scail = import_module(f"{PACKAGE}.scene.scail_scene")
     size = size or (result.record.get("scail") or {}).get("size")
     mapping = rig.resolve_preset([b.name for b in arm.data.bones], "HP3D")
     st = scail.setup(bpy.context.scene, arm, mapping, size=tuple(size) if size else None)
@@ -164,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     t0 = time.perf_counter()
-    engine_args = None
+    cfg = None
     if rest[:1] == ["batch"]:
         return _batch(ours, rest[1:], cli)
     if ours.import_sam3d is not None:
@@ -178,11 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         if not rest:
             sys.stderr.write("error: give a VIDEO and --height (see -- --help)\n")
             return 2
-        engine_args = cli.build_parser().parse_args(["run", *rest])  # bad options stop here
-        if ours.engine_python:
-            folder = _run_child(ours.engine_python, rest)
-        else:
-            folder = _run_here(cli, errors, engine_args)
+        try:  # bad options stop here: argparse's line, or RunConfig's
+            cfg = cli.config_from_args(cli.build_parser().parse_args(["run", *rest]))
+        except errors.EngineError as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            return 1
+        folder = _run_engine(import_module(f"{PACKAGE}.engine.service"), cfg, ours.engine_python)
         if folder is None:
             return 1
 
@@ -213,9 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         ours.bvh.parent.mkdir(parents=True, exist_ok=True)
         export.export_bvh(ours.bvh, built["armature"])
         print(f"bvh: {ours.bvh}")
-    wants_rig = engine_args is not None and (engine_args.scail or engine_args.scail_size is not None)
-    if ours.scail_blender or wants_rig:
-        size = engine_args.scail_size if engine_args is not None else None
+    if ours.scail_blender or (cfg is not None and cfg.scail):
+        size = cfg.scail_size if cfg is not None else None
         if _scail_blender(built["armature"], result, size, ours.scail_blender, ours.scail_engine):
             return 1
     if ours.blend is not None:
@@ -241,7 +215,7 @@ def _batch(ours, rest: list[str], cli) -> int:
     # Always a child process: Ray's workers import the engine as the top-level `engine`, which
     # they cannot inside Blender, where the add-on is a package of its own name.
     python = ours.engine_python or sys.executable
-    env = import_module(f"{PACKAGE}.operators.job").child_env(python)
+    env = import_module(f"{PACKAGE}.engine.service").child_env(python)
     code = subprocess.run([python, "-m", "engine", "batch", *rest], env=env).returncode
     summary = args.out / "batch.json"
     if code == 130 or not summary.is_file():

@@ -54,8 +54,8 @@ from engine.cli import build_parser, config_from_args  # noqa: E402
 from engine.contacts import FOOT_POINTS  # noqa: E402
 from engine.coords import CAMERA_TO_OPENSIM, camera_to_opensim  # noqa: E402
 from engine.joint_sets import MP, POSE2SIM_22  # noqa: E402
-from engine.markers import DIRECT, mediapipe_to_pose2sim  # noqa: E402
 from engine.pipeline import run  # noqa: E402
+from engine.pose2sim_markers import DIRECT, mediapipe_to_pose2sim  # noqa: E402
 from engine.trc import read_trc  # noqa: E402
 
 

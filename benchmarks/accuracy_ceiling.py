@@ -34,8 +34,8 @@ from engine import reconstruct as recon_module  # noqa: E402
 from engine.camera import Intrinsics  # noqa: E402
 from engine.config import RunConfig  # noqa: E402
 from engine.detection import detect  # noqa: E402
+from engine.left_right import repair_mirrored  # noqa: E402
 from engine.skeleton_fit import bone_vectors  # noqa: E402
-from engine.swaps import repair_mirrored  # noqa: E402
 from engine.video import probe  # noqa: E402
 
 CONDITIONS = ("shipped", "ref lengths", "ref prior", "ref both", "2D ceiling")

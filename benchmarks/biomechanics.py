@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from engine.result import read_record  # noqa: E402
 
 # Pairs of augmented markers on one rigid segment: their distance should not change.
 RIGID_PAIRS = (("r_knee_study", "r_ankle_study"), ("L_knee_study", "L_ankle_study"),
@@ -56,7 +57,7 @@ def _run_cli(video: Path, out: Path, stage: bool) -> tuple[float, dict]:
     if proc.returncode:
         raise RuntimeError(f"engine run failed ({proc.returncode}): {proc.stderr[-2000:]}")
     wall = time.perf_counter() - t
-    return wall, json.loads((out / video.stem / "run.json").read_text())
+    return wall, read_record(out / video.stem)
 
 
 def overhead(repeats: int) -> None:
@@ -84,7 +85,7 @@ def cycles() -> None:
     from engine.augment import augment
     from engine.config import RunConfig
     from engine.joint_sets import FINAL_65
-    from engine.level import estimate_up, level_rotation
+    from engine.levelling import estimate_up, level_rotation
     from engine.pipeline import run
     from engine.trc import read_trc
 

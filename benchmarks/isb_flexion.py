@@ -2,7 +2,7 @@
 frames, exactly the engine's stage) and plain 3-point angles, from any Pose2Sim-22 marker set.
 
 The 4-view reference has no augmented markers, so its ISB-comparable angles come from running the
-same augmentation and angles on the reference's own 22 markers (engine.markers.mediapipe_to_pose2sim
+same augmentation and angles on the reference's own 22 markers (engine.pose2sim_markers.mediapipe_to_pose2sim
 of the triangulated MediaPipe-33), turned upright with the calibration's true vertical. Both sides
 then share the LSTM's own bias: the ISB RMSE measures how far our markers move the angles, not the
 LSTM's anatomical accuracy. The 3-point angles need no model at all.

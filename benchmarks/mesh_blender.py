@@ -1,5 +1,5 @@
 """The body mesh in Blender two ways, on a --mesh run's <stem>_mesh.npz: Anny's rig with the mesh
-skinned to it (scene/mesh.py: what build_scene uses) against a per-frame vertex cache (one shape key a
+skinned to it (scene/body_mesh.py: what build_scene uses) against a per-frame vertex cache (one shape key a
 frame: what scene/sam3d_import.py must use for results without a rig). For each: build time, time
 to evaluate a frame, .blend and FBX size, and whether the FBX, re-imported, still plays the fitted
 vertices (max error over a few frames, after the importer's one-frame shift).
@@ -29,7 +29,7 @@ def _package():
     spec.loader.exec_module(module)
     module.load_package()
     return {n: importlib.import_module(f"humanpose3d.{n}") for n in
-            ("scene.mesh", "scene.sam3d_import", "scene.export", "scene.keyframes", "engine.coords")}
+            ("scene.body_mesh", "scene.sam3d_import", "scene.export", "scene.keyframes", "engine.coords")}
 
 
 def demo_npz(frames: int, out: Path) -> Path:
@@ -47,7 +47,7 @@ def main() -> None:
     import bpy
 
     m = _package()
-    mesh, sam, export, keyframes, coords = (m["scene.mesh"], m["scene.sam3d_import"], m["scene.export"],
+    mesh, sam, export, keyframes, coords = (m["scene.body_mesh"], m["scene.sam3d_import"], m["scene.export"],
                                             m["scene.keyframes"], m["engine.coords"])
     with tempfile.TemporaryDirectory(prefix="hp3d-mesh-blender-") as tmp:
         tmp = Path(tmp)

@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from engine.camera import Intrinsics  # noqa: E402
 from engine.joint_sets import MP, MP_MHR70_PAIRS  # noqa: E402
-from engine.mesh import keypoint_errors  # noqa: E402
+from engine.mesh_stage import keypoint_errors  # noqa: E402
+from engine.result import find_markers  # noqa: E402
 from engine.result import load as load_result  # noqa: E402
 
 LIMBS = [MP[f"{s}_{j}"] for s in ("left", "right") for j in ("shoulder", "elbow", "wrist", "hip", "knee",
@@ -50,7 +51,7 @@ def demo_markers(frames: int | None) -> Path:
     if frames:
         args += ["--frames", f"0:{frames}"]
     subprocess.run(args, cwd=ROOT, check=True)
-    return out / "cam01" / "cam01_markers.npz"
+    return find_markers(out / "cam01")
 
 
 def warp_compile_s() -> float:

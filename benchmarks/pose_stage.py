@@ -39,6 +39,7 @@ from accuracy import score, trc_as_mediapipe  # noqa: E402
 from multiview_reference import demo_dir, load_reference  # noqa: E402
 
 from engine.joint_sets import MEDIAPIPE_33  # noqa: E402
+from engine.result import core_files  # noqa: E402
 from engine.video import probe, stream_frames  # noqa: E402
 
 COLS = ("pa_mpjpe_mm", "knee_rmse_deg", "elbow_rmse_deg", "foot_skate_mps")
@@ -136,7 +137,8 @@ def _pixels(csv: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def landmark_px(a_dir: Path, b_dir: Path, stem: str) -> float:
     """Median distance (px) between two runs' landmarks over the frames both detected."""
-    (da, pa), (db, pb) = (_pixels(d / f"{stem}_raw_landmarks.csv") for d in (a_dir, b_dir))
+    name = core_files(stem)["landmarks_csv"]
+    (da, pa), (db, pb) = (_pixels(d / name) for d in (a_dir, b_dir))
     n = min(len(da), len(db))
     both = da[:n] & db[:n]
     d = np.linalg.norm(pa[:n][both] - pb[:n][both], axis=-1)
@@ -180,7 +182,7 @@ def main() -> None:
             legacy(_LEGACY_STILL, str(npz), str(Path(tmp) / "still.npy"))
             still = {"legacy": np.load(Path(tmp) / "still.npy")}
             for name, d in dirs.items():
-                pred = trc_as_mediapipe(d / f"{cam.name}_initial.trc")
+                pred = trc_as_mediapipe(d / core_files(cam.name)["initial_trc"])
                 s = score(pred, ref.in_camera(c), ref.fps, rigid=True)
                 px = landmark_px(d, dirs["legacy"], cam.name)
                 if name not in still:

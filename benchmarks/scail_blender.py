@@ -36,13 +36,20 @@ def _load(name: str, path: Path):
 def synthetic_result(folder: Path, frames: int) -> Path:
     """An engine-like output folder (markers npz + run.json) of the synthetic walk at 30 fps."""
     walk = _load("_bench_scail_render", ROOT / "benchmarks" / "scail_render.py").synthetic_walk
+    from humanpose3d.engine import result
     from humanpose3d.engine.camera import Intrinsics
 
     k = Intrinsics.from_settings(1080, 1920, 55.0)
     out = folder / "walk"
     out.mkdir(parents=True)
-    np.savez(out / "walk_markers.npz", markers_33_camera=walk(frames), K=k.K, fps=30.0, first_frame=0)
-    (out / "run.json").write_text(json.dumps({"intrinsics": k.to_json()}))
+    markers = walk(frames)
+    T = len(markers)
+    result.write_markers(out / result.core_files("walk")["markers_npz"], markers_33=markers,
+                         markers_22=np.full((T, 22, 3), np.nan), pixels=np.full((T, 33, 2), np.nan),
+                         visibility=np.zeros((T, 33)), detected=np.ones(T, bool), K=k.K, fps=30.0,
+                         first_frame=0, bone_lengths=np.full(12, np.nan), image_size=(1080, 1920),
+                         video=Path("walk.mp4"))
+    (out / result.RUN_JSON).write_text(json.dumps({"intrinsics": k.to_json()}))
     return out
 
 
@@ -58,8 +65,8 @@ def main() -> None:
 
     build = importlib.import_module("humanpose3d.scene.build")
     scail_rig = importlib.import_module("humanpose3d.scene.scail_rig")
-    scail_render = importlib.import_module("humanpose3d.scene.scail_render")
-    er = importlib.import_module("humanpose3d.engine.scail_render")
+    scail_render = importlib.import_module("humanpose3d.scene.scail_scene")
+    er = importlib.import_module("humanpose3d.engine.capsule_render")
     smpl24 = importlib.import_module("humanpose3d.engine.smpl24")
 
     with tempfile.TemporaryDirectory() as tmp:

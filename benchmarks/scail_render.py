@@ -1,7 +1,7 @@
 """SCAIL cylinder render throughput at 512×896 (target ≥ 20 frames/s on the 2-core CPU).
 
 Prints frames/s, median over repeats, for:
-  render            the 13 capsules ray-cast and shaded (engine/scail_render.py)
+  render            the 13 capsules ray-cast and shaded (engine/capsule_render.py)
   render+overlay    plus the 2D cheek, two hands and face points (engine/scail_overlay.py)
   stage end-to-end  run_scail: SMPL-24, NLF pickle/npz, render, overlay, MP4 and RGBA PNGs on disk
 on a synthetic walk (at 3 m the body fills ~55 % of the frame height; --distance), or on the engine's
@@ -18,7 +18,6 @@ import statistics
 import sys
 import tempfile
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +25,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.camera import Intrinsics, project  # noqa: E402
+from engine.capsule_render import CylinderRenderer, depth_range, fit_camera  # noqa: E402
 from engine.joint_sets import MP  # noqa: E402
 from engine.result import load as load_result  # noqa: E402
 from engine.scail import run_scail  # noqa: E402
 from engine.scail_overlay import CHEEK_MP, draw_overlay  # noqa: E402
-from engine.scail_render import CylinderRenderer, depth_range, fit_camera  # noqa: E402
 from engine.smpl24 import mediapipe_to_smpl24  # noqa: E402
 
 
@@ -122,9 +121,8 @@ def main() -> None:
 
     def stage():
         with tempfile.TemporaryDirectory() as tmp:
-            cfg = types.SimpleNamespace(stem="bench", scail_size=size)
-            run_scail(markers, k, 30.0, cfg, Path(tmp), hands=hands_and_face(markers, k)[0],
-                      face=hands_and_face(markers, k)[1])
+            run_scail(markers, k, 30.0, "bench", Path(tmp), hands=hands_and_face(markers, k)[0],
+                      face=hands_and_face(markers, k)[1], size=size)
 
     coverage = np.mean([(renderer.render(joints[i])[..., 3] > 0).mean() for i in range(0, n, 10)])
     print(f"SCAIL render {size[0]}x{size[1]}, {n} frames of {source}; body covers {100 * coverage:.1f} % "

@@ -27,6 +27,7 @@ from pathlib import Path
 from .config import RunConfig
 from .errors import Cancelled, EngineError
 from .outputs import clean_stale
+from .result import read_record
 
 # What a folder argument contributes; a file named explicitly (or matched by a glob) goes in
 # whatever its name, so that a non-video is reported as failed rather than silently dropped.
@@ -232,11 +233,8 @@ def _sources(records: list[dict]) -> Iterable[str]:
 
 def completed_record(folder: Path) -> dict | None:
     """run.json of a finished result, or None (absent, unreadable, or not marked completed)."""
-    try:
-        rec = json.loads((folder / "run.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return rec if isinstance(rec, dict) and rec.get("completed") is True else None
+    rec = read_record(folder)
+    return rec if rec.get("completed") is True else None
 
 
 def summary_from_record(rec: dict) -> dict:

@@ -19,9 +19,10 @@ from .config import RunConfig
 from .errors import Cancelled
 from .isb_angles import ALL_GROUPS, joint_angles
 from .joint_sets import FINAL_65, MP
-from .level import UP, estimate_up, floor_offset, level_rotation
+from .levelling import UP, estimate_up, floor_offset, level_rotation
 from .mot import write_mot
 from .progress import ProgressFn
+from .result import final_files
 from .trc import write_trc
 
 # (IK coordinate, ISB column) pairs compared in the side-by-side figure; the model's hip and knee
@@ -185,7 +186,7 @@ def run_biomechanics(markers_22: np.ndarray, fps: float, first_frame: int, cfg: 
     final, level = final_markers(markers_22, cfg.height_m, cfg.mass_kg, cfg.augmentation_cycles, up=up)
     lap("augment_s")
     time_s = (first_frame + np.arange(final.shape[0])) / fps
-    files = {"final_trc": f"{stem}_final.trc", "final_c3d": f"{stem}_final.c3d"}
+    files = final_files(stem)
     write_trc(out / files["final_trc"], final, FINAL_65, fps, first_frame=first_frame)
     write_c3d(out / files["final_c3d"], final, FINAL_65, fps, first_frame=first_frame)
     lap("marker_files_s")

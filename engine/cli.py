@@ -8,13 +8,12 @@ import os
 import signal
 import sys
 import threading
-import traceback
 import warnings
 from pathlib import Path
 
 from .bundles import POSE_MODELS
 from .config import RunConfig
-from .errors import Cancelled, EngineError
+from .errors import EngineError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -213,15 +212,14 @@ def config_kwargs(args: argparse.Namespace) -> dict:
         height_m=args.height, mass_kg=args.mass, out_dir=args.out,
         fov_deg=args.fov, focal_px=args.focal_px, frames=args.frames, roi=args.roi,
         holistic=args.holistic,
-        pose_model=args.pose_model or ("heavy" if getattr(args, "calib", None) else "full"),
-        scail=args.scail or args.scail_size is not None,
+        pose_model=args.pose_model, scail=args.scail,
         scail_size=args.scail_size, visibility_min=args.visibility_min, max_gap_s=args.max_gap,
         estimate_missing=args.estimate_missing, cutoff_hz=args.cutoff_hz,
         filter_order=args.filter_order, hold_bone_lengths=not args.free_bone_lengths,
         fit_skeleton=not args.no_fit, foot_lock=not args.no_foot_lock, lifter=args.lifter,
         lifter_layout=args.lifter_layout,
         augmentation_cycles=args.augmentation_cycles, joint_angles=not args.no_angles,
-        angle_plots=not args.no_plots, opensim=args.opensim, mesh=args.mesh or bool(args.mesh_format),
+        angle_plots=not args.no_plots, opensim=args.opensim, mesh=args.mesh,
         mesh_formats=args.mesh_format, sex=args.sex, age_years=args.age, force=args.force)
 
 
@@ -251,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", r"(All-NaN|Mean of empty) slice", RuntimeWarning)
 
     from .mediapipe_tasks import silence_native_stderr_for_good  # light: mediapipe loads lazily
+    from .service import CANCELLED, EXIT_INTERNAL, Event, execute
 
     def on_signal(signum, frame) -> None:  # noqa: ARG001
         cancel.set()
@@ -260,67 +259,57 @@ def main(argv: list[str] | None = None) -> int:
 
     err_fd: list[int] = []
     handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    bar = None
+    bar = _Bar(args.quiet)
     try:
-        cfg = config_from_args(args)
-        from .pipeline import run  # heavy imports only once the arguments are valid
-
-        def progress(fraction: float, message: str) -> None:
-            nonlocal bar
-            if bar is None and not args.quiet:
-                # Created at the first report, once the video has opened, so that bad input gets
-                # just its one error line; tqdm turns itself off when stderr is not a terminal.
-                from tqdm import tqdm
-                bar = tqdm(total=1000, unit="‰", desc="starting", file=sys.stderr, disable=None,
-                           bar_format="{desc:<22} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
-            if bar is not None:
-                bar.set_description_str(message, refresh=False)
-                bar.update(int(fraction * 1000) - bar.n)
-
-        result = run(cfg, progress=progress, cancel=cancel)
-        if bar is not None:
-            bar.close()
-            bar = None
-        rec = result.record
-        print(f"{result.out_dir}  ({rec['frames']['read']} frames, detection "
-              f"{100 * rec['detection_rate']:.1f} %, {rec['timings']['total_s']:.1f} s)")
-        return 0
-    except (KeyboardInterrupt, Cancelled):
-        cancel.set()
-        _close(bar)
-        line = "error: cancelled; nothing was written\n"
+        try:
+            end = execute(config_from_args(args), bar.show, cancel)
+        except KeyboardInterrupt:  # a signal between the run's end and here
+            end = Event("cancelled", message=CANCELLED, code=130)
+        except EngineError as exc:  # a bad value in the settings
+            end = Event("error", message=str(exc), code=1)
+        bar.close(keep=end.kind == "done")
+        if end.kind == "done":
+            print(f"{end.out_dir}  ({end.frames} frames, detection {100 * end.detection_rate:.1f} %, "
+                  f"{end.seconds:.1f} s)")
+            return 0
+        line = f"error: {end.message}\n"
+        if end.code == EXIT_INTERNAL:  # a bug: one line for the user, the traceback on request
+            if args.debug or os.environ.get("HP3D_DEBUG"):
+                sys.stderr.write(end.details)
+            line = f"error: {end.message}; rerun with --debug for details\n"
         if err_fd:  # fd 2 is silenced: the real stderr, past what is left of the bar on a terminal
             os.write(err_fd[0], (("\r\x1b[K" if os.isatty(err_fd[0]) else "") + line).encode())
         else:
             sys.stderr.write(line)
-        return 130
-    except EngineError as exc:
-        _close(bar)
-        sys.stderr.write(f"error: {exc}\n")
-        return 1
-    except MemoryError:
-        _close(bar)
-        sys.stderr.write("error: out of memory (try --frames to process part of the video)\n")
-        return 1
-    except OSError as exc:
-        _close(bar)
-        where = f": {exc.filename}" if exc.filename else ""
-        sys.stderr.write(f"error: {exc.strerror or exc}{where}\n")
-        return 1
-    except Exception as exc:  # a bug: one line for the user, the traceback only on request
-        _close(bar)
-        if args.debug or os.environ.get("HP3D_DEBUG"):
-            traceback.print_exc()
-        sys.stderr.write(f"error: internal error ({type(exc).__name__}: {exc}); rerun with --debug "
-                         "for details\n")
-        return 3
+        return end.code
     finally:
+        bar.close(keep=False)
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
 
 
-def _close(bar) -> None:
-    """Wipe an unfinished progress bar so the error line is all that stays on the terminal."""
-    if bar is not None:
-        bar.leave = False
-        bar.close()
+class _Bar:
+    """The CLI's progress bar over a run's events. Created at the first event, once the video has
+    opened, so that bad input gets just its one error line; tqdm turns itself off when stderr is
+    not a terminal."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet, self.bar = quiet, None
+
+    def show(self, event) -> None:
+        if event.kind != "progress":
+            return
+        if self.bar is None and not self.quiet:
+            from tqdm import tqdm
+            self.bar = tqdm(total=1000, unit="‰", desc="starting", file=sys.stderr, disable=None,
+                            bar_format="{desc:<22} {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+        if self.bar is not None:
+            self.bar.set_description_str(event.message, refresh=False)
+            self.bar.update(int(event.fraction * 1000) - self.bar.n)
+
+    def close(self, keep: bool) -> None:
+        """Close the bar; an unfinished one is wiped so the error line is all that stays."""
+        if self.bar is not None:
+            self.bar.leave = keep
+            self.bar.close()
+            self.bar = None

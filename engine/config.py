@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import numbers
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from .errors import EngineError
@@ -23,8 +23,12 @@ def check_scail_size(size: tuple[int, int]) -> None:
         raise EngineError(f"--scail-size must be WxH with even sides from 16 to 4096, got {got}")
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunConfig:
+    """Every setting of one run, typed and checked once when it is made (values only: whether
+    this Python has opensim, anny or the pose bundle is `check_runtime`'s, run where the engine
+    runs, which may be another Python than the one that built the config)."""
+
     video: Path
     height_m: float | None  # None only with --calib: the triangulated body gives it
     mass_kg: float = 70.0
@@ -34,9 +38,9 @@ class RunConfig:
     frames: tuple[int, int | None] | None = None  # [start, stop) like a Python slice
     roi: tuple[int, int, int, int] | None = None  # x, y, w, h in pixels of the (rotated) frame
     holistic: bool = False
-    pose_model: str = "full"  # BlazePose landmark model: lite, full or heavy (engine.bundles)
+    pose_model: str | None = None  # BlazePose model (engine.bundles); None: full, heavy with calib
     scail: bool = False  # SMPL-24 NLF-format poses + SCAIL's 3D pose render (engine.scail)
-    scail_size: tuple[int, int] | None = None  # render W, H; None: SCAIL's 512x896 / 896x512
+    scail_size: tuple[int, int] | None = None  # render W, H (turns scail on); None: 512x896 / 896x512
     visibility_min: float = 0.3
     max_gap_s: float = 0.5
     estimate_missing: bool = False
@@ -51,8 +55,8 @@ class RunConfig:
     joint_angles: bool = True  # ISB angles: CSV, MOT and (angle_plots) PNG
     angle_plots: bool = True
     opensim: bool = False  # scale Pose2Sim's OpenSim model and run inverse kinematics
-    mesh: bool = False  # Anny body mesh per frame in SAM 3D Body's format (engine.mesh)
-    mesh_formats: tuple[str, ...] = ()  # with mesh: also one obj / ply / glb file per frame
+    mesh: bool = False  # Anny body mesh per frame in SAM 3D Body's format (engine.mesh_stage)
+    mesh_formats: tuple[str, ...] = ()  # also one obj / ply / glb file per frame (turns mesh on)
     sex: str | None = None  # for the mesh: "female" / "male"; None: fitted
     age_years: float | None = None  # for the mesh; None: an adult
     force: bool = False
@@ -61,10 +65,22 @@ class RunConfig:
     sync_offsets: tuple[int, ...] | None = None  # frames each video starts late by; None: from motion
 
     def __post_init__(self) -> None:
-        self.video = Path(self.video)
-        self.out_dir = Path(self.out_dir)
-        self.views = tuple(Path(v) for v in self.views)
-        self.calib = Path(self.calib) if self.calib is not None else None
+        def put(name: str, value) -> None:  # frozen: normalise once, here
+            object.__setattr__(self, name, value)
+
+        put("video", Path(self.video))
+        put("out_dir", Path(self.out_dir))
+        put("views", tuple(Path(v) for v in self.views))
+        put("calib", Path(self.calib) if self.calib is not None else None)
+        put("lifter", Path(self.lifter) if self.lifter is not None else None)
+        put("mesh_formats", tuple(self.mesh_formats))
+        for name in ("frames", "roi", "scail_size", "sync_offsets"):
+            value = getattr(self, name)
+            put(name, tuple(value) if value is not None else None)
+        if self.pose_model is None:  # heavy's 2D triangulates closer (benchmarks/multiview.py)
+            put("pose_model", "heavy" if self.calib is not None else "full")
+        put("scail", self.scail or self.scail_size is not None)
+        put("mesh", self.mesh or bool(self.mesh_formats))
         self.validate()
 
     def validate(self) -> None:
@@ -100,17 +116,15 @@ class RunConfig:
         if not isinstance(cycles, numbers.Integral) or not 1 <= cycles <= _MAX_CYCLES:
             raise EngineError(f"--augmentation-cycles must be a whole number from 1 to {_MAX_CYCLES}, "
                               f"got {cycles}")
-        if self.opensim and importlib.util.find_spec("opensim") is None:
-            raise EngineError("--opensim needs the opensim package: pip install --no-deps opensim==4.6")
-        if self.mesh or self.mesh_formats or self.sex is not None or self.age_years is not None:
-            from .mesh import available, check_mesh_options
+        if self.mesh or self.sex is not None or self.age_years is not None:
+            from .mesh_stage import check_mesh_options
 
-            check_mesh_options(tuple(self.mesh_formats), self.sex, self.age_years)
-            if self.mesh and not available():
-                raise EngineError("--mesh needs the anny body model: pip install anny==0.6.2")
-        from .bundles import pose_bundle
+            check_mesh_options(self.mesh_formats, self.sex, self.age_years)
+        from .bundles import POSE_MODELS
 
-        pose_bundle(self.pose_model, self.holistic)  # a wrong name or a missing bundle: one line now
+        if self.pose_model not in POSE_MODELS:
+            raise EngineError(f"--pose-model must be one of {', '.join(POSE_MODELS)}, "
+                              f"got {self.pose_model}")
         if self.frames is not None:
             start, stop = self.frames
             if start < 0 or (stop is not None and stop <= start):
@@ -119,7 +133,6 @@ class RunConfig:
                                      or self.roi[0] < 0 or self.roi[1] < 0):
             raise EngineError(f"--roi must be x,y,w,h with w, h > 0, got {self.roi}")
         if self.lifter is not None:
-            self.lifter = Path(self.lifter)
             if not self.lifter.is_file():
                 raise EngineError(f"--lifter checkpoint not found: {self.lifter}")
         if self.lifter_layout not in ("coco17", "h36m17"):
@@ -148,6 +161,20 @@ class RunConfig:
             raise EngineError(f"--sync-offsets gives {len(self.sync_offsets)} offsets for "
                               f"{len(videos)} videos")
 
+    def check_runtime(self) -> None:
+        """What this Python must have for the run: the stages' packages and the pose bundle (one
+        line naming the command that makes it). Called where the engine runs."""
+        if self.opensim and importlib.util.find_spec("opensim") is None:
+            raise EngineError("--opensim needs the opensim package: pip install --no-deps opensim==4.6")
+        if self.mesh:
+            from .mesh_stage import available
+
+            if not available():
+                raise EngineError("--mesh needs the anny body model: pip install anny==0.6.2")
+        from .bundles import pose_bundle
+
+        pose_bundle(self.pose_model, self.holistic)
+
     @property
     def multiview(self) -> bool:
         return self.calib is not None
@@ -158,9 +185,17 @@ class RunConfig:
 
     def to_json(self) -> dict:
         d = asdict(self)
-        d["video"] = str(self.video)
-        d["out_dir"] = str(self.out_dir)
-        d["lifter"] = str(self.lifter) if self.lifter else None
+        for name in ("video", "out_dir", "lifter", "calib"):
+            d[name] = str(d[name]) if d[name] is not None else None
         d["views"] = [str(v) for v in self.views]
-        d["calib"] = str(self.calib) if self.calib else None
         return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> RunConfig:
+        """The inverse of to_json (a child process gets its config this way); unknown keys are
+        an error rather than silently dropped."""
+        names = {f.name for f in fields(cls)}
+        extra = set(d) - names
+        if extra:
+            raise EngineError(f"unknown run settings: {', '.join(sorted(extra))}")
+        return cls(**d)

@@ -23,15 +23,15 @@ from .errors import Cancelled, EngineError
 from .joint_sets import POSE2SIM_22
 from .landmarks import LandmarkTrack
 from .landmarks_csv import write_landmarks_csv
+from .left_right import repair_mirrored
 from .lifter import load_lifter
-from .markers import mediapipe_to_pose2sim
-from .mesh import run_mesh
-from .mesh import warm_up as warm_up_mesh
+from .mesh_stage import run_mesh
+from .mesh_stage import warm_up as warm_up_mesh
 from .outputs import check_writable, clean_stale, staged_folder
-from .progress import Progress, ProgressFn
+from .pose2sim_markers import mediapipe_to_pose2sim
+from .progress import Progress, ProgressFn, stages
 from .quality import quality_flags, summarise, write_quality_csv
 from .reconstruct import Reconstruction, reconstruct
-from .swaps import repair_mirrored
 from .trc import write_trc
 from .video import VideoInfo, probe, resolve_range
 
@@ -64,8 +64,8 @@ def _versions() -> dict[str, str]:
 def run(cfg: RunConfig, progress: ProgressFn | None = None,
         cancel: threading.Event | None = None) -> RunResult:
     """Run the pipeline for `cfg`; the output folder appears only when every file is written."""
-    stages = ["pose", "reconstruct"] + ["scail"] * cfg.scail + ["biomechanics"] + ["mesh"] * cfg.mesh
-    bar = Progress(progress, stages)
+    cfg.check_runtime()  # this Python has what the run needs (the config's values are checked)
+    bar = Progress(progress, stages(cfg))
     cancel = cancel or threading.Event()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -142,8 +142,9 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
         if cfg.scail:  # SMPL-24 poses in NLF's format + SCAIL's 3D pose render, into scail/
             from .scail import run_scail
             names["scail_dir"] = "scail"
-            scail_record = run_scail(recon.markers, k, info.fps, cfg, tmp / "scail", track.hands, track.face,
-                                     bar.stage("scail"), cancel, first_frame=start)
+            scail_record = run_scail(recon.markers, k, info.fps, stem, tmp / "scail", track.hands,
+                                     track.face, bar.stage("scail"), cancel, first_frame=start,
+                                     size=cfg.scail_size)
         timings["write_s"] = time.perf_counter() - t
         t = time.perf_counter()  # LSTM augmentation, ISB angles, TRC/C3D/CSV/MOT/PNG, OpenSim
         uncertain = flags["low_confidence"] | flags["interpolated"] | flags["mirrored"] | flags["missing"]

@@ -10,11 +10,20 @@ a bar that moves evenly matters more than exact shares.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .config import RunConfig
 
 ProgressFn = Callable[[float, str], None]
 
 WEIGHTS: dict[str, float] = {"pose": 0.85, "reconstruct": 0.05, "scail": 0.04, "biomechanics": 0.06,
                              "mesh": 1.0}
+
+
+def stages(cfg: RunConfig) -> list[str]:
+    """The stages a run of `cfg` goes through, in order."""
+    return ["pose", "reconstruct"] + ["scail"] * cfg.scail + ["biomechanics"] + ["mesh"] * cfg.mesh
 
 
 class Progress:
@@ -34,6 +43,14 @@ class Progress:
         """The callback for stage `name`: it reports fractions of that stage (clamped to 0-1)."""
         start, share = self._spans[name]
         return lambda f, m: self._report(start + share * min(max(f, 0.0), 1.0), m)
+
+    def stage_at(self, fraction: float) -> str:
+        """The stage whose span holds `fraction` of the whole bar (the last one from 1 on)."""
+        name = next(iter(self._spans))
+        for s, (start, _) in self._spans.items():
+            if fraction >= start:
+                name = s
+        return name
 
     def done(self) -> None:
         self._report(1.0, "done")

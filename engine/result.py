@@ -24,6 +24,20 @@ def core_files(stem: str) -> dict[str, str]:
             "run_json": RUN_JSON}
 
 
+def final_files(stem: str) -> dict[str, str]:
+    """{key: file name} of the final (levelled, augmented) markers the biomechanics stage writes."""
+    return {"final_trc": f"{stem}_final.trc", "final_c3d": f"{stem}_final.c3d"}
+
+
+def read_record(folder: str | Path) -> dict:
+    """run.json of an output folder; {} when it is absent or unreadable (a hand-made folder)."""
+    try:
+        record = json.loads((Path(folder) / RUN_JSON).read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 @dataclass(frozen=True)
 class View:
     """One camera of a calibrated multi-camera run (index 0 is the first video's)."""
@@ -111,9 +125,7 @@ def load(folder: str | Path) -> Result:
         fps = float(d["fps"])
         first = int(d["first_frame"])
         views = _read_views(d)
-    record: dict = {}
-    if (folder / RUN_JSON).is_file():
-        record = json.loads((folder / RUN_JSON).read_text())
+    record = read_record(folder)
     k = dict(record.get("intrinsics") or {})
     if not k:  # without run.json the image size comes from the principal point (centred by default)
         k = {"fx": K[0, 0], "fy": K[1, 1], "cx": K[0, 2], "cy": K[1, 2],

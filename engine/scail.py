@@ -21,12 +21,12 @@ import cv2
 import numpy as np
 
 from .camera import Intrinsics, project
+from .capsule_render import RADIUS_MM, CylinderRenderer, depth_range, fit_camera
 from .config import check_scail_size
 from .errors import Cancelled, EngineError
 from .nlf_export import person_boxes, write_nlf
 from .progress import ProgressFn
 from .scail_overlay import CHEEK_MP, FACE68_DRAWN, draw_overlay
-from .scail_render import RADIUS_MM, CylinderRenderer, depth_range, fit_camera
 from .smpl24 import mediapipe_to_smpl24
 
 # SCAIL-Pose renders at 512×896 (portrait) or 896×512 (landscape), following the video.
@@ -38,7 +38,7 @@ def default_size(width: int, height: int) -> tuple[int, int]:
     return SCAIL_SIZES["landscape" if width > height else "portrait"]
 
 
-class _Sink:
+class _FrameWriter:
     """mp4 + PNG writer fed from the render loop; one worker thread encodes (cv2 releases the
     GIL), at most two frames wait, and a writer error surfaces at the next frame or at close."""
 
@@ -86,25 +86,24 @@ def _overlay_inputs(markers_m: np.ndarray, cam: Intrinsics, scale: float, offset
     return cheek, hands_px, face_px
 
 
-def run_scail(recon_markers: np.ndarray, intrinsics: Intrinsics, fps: float, cfg, out_dir: Path,
+def run_scail(recon_markers: np.ndarray, intrinsics: Intrinsics, fps: float, stem: str, out_dir: Path,
               hands: np.ndarray | None = None, face: np.ndarray | None = None,
               progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-              first_frame: int = 0) -> dict:
+              first_frame: int = 0, size: tuple[int, int] | None = None, overlay: bool = True) -> dict:
     """Export SMPL-24 NLF poses and render SCAIL's pose video from (T, 33, 3) camera-frame
-    markers in metres. `cfg` supplies `stem`, `scail_size` (W, H or None for SCAIL's default) and
-    `scail_overlay` (default on); hands (T, 2, 21, ≥2) and face (T, 468, ≥2) are MediaPipe pixels
-    of the source video. Returns the record for run.json."""
+    markers in metres, into files named after `stem`. `size`: W, H (None: SCAIL's default for the
+    video's orientation); `overlay`: also the 2D cheek, hands and face; hands (T, 2, 21, ≥2) and
+    face (T, 468, ≥2) are MediaPipe pixels of the source video. Returns the record for run.json."""
     progress = progress or (lambda f, m: None)
     cancel = cancel or threading.Event()
     t0 = time.perf_counter()
     markers = np.asarray(recon_markers, np.float64)
     if markers.ndim != 3 or markers.shape[1:] != (33, 3):
         raise ValueError(f"expected MediaPipe-33 markers of shape (T, 33, 3), got {markers.shape}")
-    size = tuple(getattr(cfg, "scail_size", None) or default_size(intrinsics.width, intrinsics.height))
+    size = tuple(size or default_size(intrinsics.width, intrinsics.height))
     check_scail_size(size)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = cfg.stem
     n = len(markers)
 
     joints_mm = mediapipe_to_smpl24(markers) * 1000.0  # NLF's unit
@@ -116,12 +115,11 @@ def run_scail(recon_markers: np.ndarray, intrinsics: Intrinsics, fps: float, cfg
 
     cam, scale, offset = fit_camera(intrinsics, *size)
     renderer = CylinderRenderer(cam, depth_range(joints_mm))
-    overlay = getattr(cfg, "scail_overlay", True)
     cheek, hands_px, face_px = _overlay_inputs(markers, cam, scale, offset, hands, face)
     canvas = np.zeros((size[1], size[0], 3), np.uint8)
     digits = max(6, len(str(first_frame + n)))
-    sink = _Sink(out_dir / files["mp4"], out_dir / files["png_dir"], f"{stem}_scail_{{:0{digits}d}}.png",
-                 fps, size)
+    sink = _FrameWriter(out_dir / files["mp4"], out_dir / files["png_dir"],
+                        f"{stem}_scail_{{:0{digits}d}}.png", fps, size)
     render_s = 0.0
     with_body = 0
     try:

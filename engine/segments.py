@@ -121,8 +121,9 @@ def heading_frame(pelvis_frames: np.ndarray, up: np.ndarray | None = None) -> np
     global pelvis angles are then tilt/obliquity/rotation relative to where the subject faces."""
     up = np.array([0.0, 1.0, 0.0]) if up is None else np.asarray(up, float)
     fwd = pelvis_frames[:, :, 0]
-    fwd = fwd - np.outer(fwd @ up, up)
-    fwd = np.nanmedian(_unit(fwd), axis=0)
+    fwd = _unit(fwd - np.outer(fwd @ up, up))
+    seen = np.all(np.isfinite(fwd), axis=1)
+    fwd = np.median(fwd[seen], axis=0) if seen.any() else np.full(3, np.nan)  # never all-NaN slices
     if not np.all(np.isfinite(fwd)) or np.linalg.norm(fwd) < 1e-9:
         fwd = np.array([1.0, 0.0, 0.0]) - up[0] * up
     return frame_from_xy(fwd, up)

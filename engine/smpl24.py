@@ -3,7 +3,7 @@
 NLF (isarandi/nlf, the 3D pose model SCAIL conditions on) predicts the 24 SMPL skeleton joints
 directly ("nonparametric" joints, not regressed from a fitted mesh), in the camera frame with
 OpenCV axes and in millimetres (SCAIL-Pose renders them with a 21.5 radius and a 6000-unit depth
-margin, and renders metric PromptHMR joints with radius 0.0215 instead: see engine/scail_render.py).
+margin, and renders metric PromptHMR joints with radius 0.0215 instead: see engine/capsule_render.py).
 
 SMPL's joints are not MediaPipe's landmarks: its hip joints sit close together inside the pelvis,
 its pelvis joint lies above the hip line, its head joint is at the skull base, its foot joint at the

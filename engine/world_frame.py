@@ -14,10 +14,10 @@ TRC's vertical and floor stay true:
   arbitrary, but still only about Z.
 - centring: the median hip centre over frames is moved over the world origin (x = y = 0), so the
   figure stands on Blender's grid at its centre; the height stays the TRC's (feet on z = 0.01 m:
-  `engine.level.floor_offset`'s clearance).
+  `engine.levelling.floor_offset`'s clearance).
 
 A result without a level record (before the biomechanics stage recorded one) is levelled the same
-way from its own markers (`engine.level` on the POSE2SIM_22 markers: the leg-based vertical and
+way from its own markers (`engine.levelling` on the POSE2SIM_22 markers: the leg-based vertical and
 the floor under the heels and toes), so every result gets an upright world; with no finite marker at
 all the world is today's camera frame turned Z up (engine.coords.CAMERA_TO_BLENDER).
 """
@@ -30,7 +30,7 @@ import numpy as np
 
 from .coords import CAMERA_TO_BLENDER, CAMERA_TO_OPENSIM
 from .joint_sets import MP, POSE2SIM_22
-from .markers import mediapipe_to_pose2sim
+from .pose2sim_markers import mediapipe_to_pose2sim
 
 # TRC/OpenSim (Y up, Z towards the camera) → Blender (Z up): a quarter turn about x. With no
 # levelling it gives CAMERA_TO_BLENDER exactly (OPENSIM_TO_BLENDER @ CAMERA_TO_OPENSIM).
@@ -76,7 +76,7 @@ def level_from_markers(markers_camera: np.ndarray) -> tuple[np.ndarray, float] |
     (its floor from the heels and toes, as the 65 final markers are not at hand); None if empty."""
     if not np.isfinite(markers_camera).any():
         return None
-    from .level import estimate_up, floor_offset, level_rotation  # scipy: only when needed
+    from .levelling import estimate_up, floor_offset, level_rotation  # scipy: only when needed
 
     m22 = mediapipe_to_pose2sim(np.asarray(markers_camera, dtype=np.float64)) @ CAMERA_TO_OPENSIM.T
     R = level_rotation(estimate_up(m22))

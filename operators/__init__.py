@@ -1,15 +1,28 @@
-"""Operators: thin wrappers that gather the panel's settings, run the engine and hand its output
-folder to the scene builders. The engine (cv2, mediapipe) is imported only when a run starts, and
-bpy only at registration, so job.py and engine_runner.py import anywhere."""
+"""Operators, one per file: thin wrappers that gather the panel's settings, hand them to the
+engine's run service (engine/service.py) and its output folder to the scene builders (scene/).
+settings.py (the panel as a RunConfig) and scail_setup.py (the SCAIL panel as a rig) are what
+they share. The engine (cv2, mediapipe) is imported only when a run starts."""
 
 from __future__ import annotations
 
 
 def _classes() -> tuple:
-    from . import import_result, import_sam3d, preferences, run, scail, views
+    from . import (
+        cancel,
+        import_result,
+        import_sam3d,
+        preferences,
+        run,
+        scail_build,
+        scail_render,
+        view_add,
+        view_remove,
+    )
 
-    return (preferences.HP3D_AP_preferences, run.HP3D_OT_run, run.HP3D_OT_cancel, *views.CLASSES,
-            import_result.HP3D_OT_import_result, import_sam3d.HP3D_OT_import_sam3d, *scail.CLASSES)
+    return (preferences.HP3D_AP_preferences, run.HP3D_OT_run, cancel.HP3D_OT_cancel,
+            view_add.HP3D_OT_view_add, view_remove.HP3D_OT_view_remove,
+            import_result.HP3D_OT_import_result, import_sam3d.HP3D_OT_import_sam3d,
+            scail_build.HP3D_OT_scail_build, scail_render.HP3D_OT_scail_render)
 
 
 def register() -> None:
@@ -24,10 +37,10 @@ def unregister() -> None:
 
     from . import run
 
-    job = run.active_job()
-    if job is not None:  # disabling the add-on mid-run must not orphan the child
-        job.cancel()
-        job.kill()
-        run._ACTIVE["job"] = None
+    live = run.active_run()
+    if live is not None:  # disabling the add-on mid-run must not orphan the child
+        live.cancel()
+        live.kill()
+        run._ACTIVE["run"] = None
     for cls in reversed(_classes()):
         bpy.utils.unregister_class(cls)

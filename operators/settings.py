@@ -1,5 +1,6 @@
-"""The panel's settings as engine command-line arguments: one translation for both the child
-process and the in-process (background) run, which parse them with the engine's own parser."""
+"""The panel's settings as the engine's RunConfig, built directly (never through command-line
+strings) and checked once by RunConfig itself; also the one-line reasons the Run button gives for
+settings it cannot run."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ import tempfile
 from pathlib import Path
 
 import bpy
+
+from ..engine.config import RunConfig
+from ..engine.errors import EngineError
+
+AUTO = "auto"  # the sync offsets found from the motion
 
 # The add-on's package: "bl_ext.<repo>.humanpose3d" when Blender loads it as an extension.
 ADDON_PACKAGE = __package__.rpartition(".")[0]
@@ -35,48 +41,103 @@ def video_path(props) -> Path:
     return Path(bpy.path.abspath(props.video_path.strip()))
 
 
-def _num(x: float) -> str:
-    return f"{x:.6g}"  # float properties are single precision: 1.72, not 1.7200000286102295
+def _num(x: float) -> float:
+    return float(f"{x:.6g}")  # float properties are single precision: 1.72, not 1.7200000286102295
 
 
-def engine_args(props) -> list[str]:
-    """Arguments after `python -m engine run`: every engine option the panel offers (all but the
-    CLI's own --quiet and --debug; tests/test_addon_panel.py keeps it so)."""
-    args = [str(video_path(props)), "--height", _num(props.height_m), "--mass", _num(props.mass_kg),
-            "--out", str(output_dir(props)), "--visibility-min", _num(props.visibility_min),
-            "--max-gap", _num(props.max_gap_s), "--cutoff-hz", _num(props.cutoff_hz),
-            "--filter-order", str(props.filter_order),
-            "--augmentation-cycles", str(props.augmentation_cycles)]
-    if props.pose_model != "AUTO":  # the engine's default depends on the number of cameras
-        args += ["--pose-model", props.pose_model]
-    if props.focal_px > 0:
-        args += ["--focal-px", _num(props.focal_px)]
-    else:
-        args += ["--fov", _num(props.fov_deg)]
-    if props.frame_start > 0 or props.frame_stop > 0:
-        stop = str(props.frame_stop) if props.frame_stop > 0 else ""
-        args += ["--frames", f"{props.frame_start}:{stop}"]
+def further_videos(props) -> list[Path]:
+    """The further cameras' videos, absolute, in list order; empty rows are skipped."""
+    return [Path(bpy.path.abspath(v.path.strip())) for v in props.views if v.path.strip()]
+
+
+def calib_path(props) -> Path | None:
+    raw = props.calib_path.strip()
+    return Path(bpy.path.abspath(raw)) if raw else None
+
+
+def sync_offsets(props) -> tuple[int, ...] | None:
+    """The typed offsets (one per video, the first's included), or None for 'auto' or an empty
+    field; ValueError with a one-line reason when they cannot be used."""
+    text = props.sync_offsets.strip()
+    if not text or text.lower() == AUTO:
+        return None
+    try:
+        offsets = tuple(int(part) for part in text.replace(" ", "").split(","))
+    except ValueError:
+        raise ValueError(f"sync offsets must be whole frame numbers like 0,3,-2 or 'auto', got '{text}'") \
+            from None
+    videos = 1 + len(further_videos(props))
+    if len(offsets) != videos:
+        raise ValueError(f"sync offsets: give one per video ({videos}), got {len(offsets)}")
+    return offsets
+
+
+def missing_calibration(props) -> bool:
+    """Further videos without a calibration file: the engine cannot relate the cameras."""
+    return bool(further_videos(props)) and calib_path(props) is None
+
+
+def problem(props) -> str | None:
+    """One line saying why the panel's videos cannot run, or None."""
+    video = video_path(props)
+    if not video.is_file():
+        return f"video not found: {video}"
+    videos = further_videos(props)
+    if not videos:
+        return None
+    calib = calib_path(props)
+    if calib is None:
+        return "further videos need a calibration file (Cameras ▸ Calibration, a Pose2Sim .toml)"
+    if not calib.is_file():
+        return f"calibration not found: {calib}"
+    for video in videos:
+        if not video.is_file():
+            return f"video not found: {video}"
+    try:
+        sync_offsets(props)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def checked_config(props) -> RunConfig:
+    """run_config, after the checks RunConfig cannot make from Blender (files, the offsets'
+    wording); EngineError with the one line."""
+    reason = problem(props)
+    if reason:
+        raise EngineError(reason)
+    return run_config(props)
+
+
+def run_config(props) -> RunConfig:
+    """Every engine setting the panel offers (all but the CLI's own --quiet and --debug;
+    tests/test_addon_panel.py keeps it so). EngineError (one line) for a value the engine refuses.
+    A stage's options are passed only with the stage: RunConfig takes a mesh format or a SCAIL
+    size as switching it on."""
+    views = tuple(further_videos(props))
     x, y, w, h = props.roi
-    if w > 0 and h > 0:
-        args += ["--roi", f"{x},{y},{w},{h}"]
-    flags = {"--holistic": props.holistic, "--estimate-missing": props.estimate_missing,
-             "--free-bone-lengths": not props.hold_bone_lengths, "--no-fit": not props.fit_skeleton,
-             "--no-foot-lock": not props.foot_lock,
-             "--no-angles": not props.joint_angles, "--no-plots": not props.angle_plots,
-             "--opensim": props.opensim, "--scail": props.scail, "--mesh": props.mesh,
-             "--force": props.overwrite}
-    args += [flag for flag, on in flags.items() if on]
-    if props.lifter_path.strip():
-        args += ["--lifter", bpy.path.abspath(props.lifter_path.strip()),
-                 "--lifter-layout", props.lifter_layout]
-    if props.scail and all(v > 0 for v in props.scail_size):
-        args += ["--scail-size", "{}x{}".format(*props.scail_size)]
-    if props.mesh:
-        if props.mesh_formats:
-            args += ["--mesh-format", ",".join(sorted(props.mesh_formats))]
-        if props.sex != "AUTO":
-            args += ["--sex", props.sex]
-        if props.age_years > 0:
-            args += ["--age", str(props.age_years)]
-    return args
-
+    start, stop = props.frame_start, props.frame_stop
+    lifter = props.lifter_path.strip()
+    return RunConfig(
+        video=video_path(props), views=views,
+        calib=calib_path(props) if views else None,
+        sync_offsets=sync_offsets(props) if views else None,
+        height_m=_num(props.height_m), mass_kg=_num(props.mass_kg), out_dir=output_dir(props),
+        fov_deg=_num(props.fov_deg), focal_px=_num(props.focal_px) if props.focal_px > 0 else None,
+        frames=(start, stop or None) if start > 0 or stop > 0 else None,
+        roi=(x, y, w, h) if w > 0 and h > 0 else None,
+        holistic=props.holistic, pose_model=None if props.pose_model == "AUTO" else props.pose_model,
+        scail=props.scail,
+        scail_size=tuple(props.scail_size) if props.scail and all(v > 0 for v in props.scail_size) else None,
+        visibility_min=_num(props.visibility_min), max_gap_s=_num(props.max_gap_s),
+        estimate_missing=props.estimate_missing, cutoff_hz=_num(props.cutoff_hz),
+        filter_order=props.filter_order, hold_bone_lengths=props.hold_bone_lengths,
+        fit_skeleton=props.fit_skeleton, foot_lock=props.foot_lock,
+        lifter=Path(bpy.path.abspath(lifter)) if lifter else None,
+        lifter_layout=props.lifter_layout if lifter else "coco17",
+        augmentation_cycles=props.augmentation_cycles, joint_angles=props.joint_angles,
+        angle_plots=props.angle_plots, opensim=props.opensim, mesh=props.mesh,
+        mesh_formats=tuple(sorted(props.mesh_formats)) if props.mesh else (),
+        sex=props.sex if props.mesh and props.sex != "AUTO" else None,
+        age_years=float(props.age_years) if props.mesh and props.age_years > 0 else None,
+        force=props.overwrite)

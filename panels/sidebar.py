@@ -8,7 +8,7 @@ from __future__ import annotations
 import bpy
 from bpy.types import Panel, UIList
 
-from ..operators import views
+from ..operators import settings as run_settings
 
 
 class HP3D_UL_views(UIList):
@@ -76,7 +76,7 @@ def draw_cameras(box: bpy.types.UILayout, props) -> None:
     col.active = len(props.views) > 0  # one video: the calibration and offsets are not used
     col.prop(props, "calib_path")
     col.prop(props, "sync_offsets")
-    if views.missing_calibration(props):
+    if run_settings.missing_calibration(props):
         row = box.row()
         row.alert = True
         row.label(text="Further videos need a calibration file", icon="ERROR")

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..engine import result as engine_result
 from ..engine import world_frame
-from . import armature, camera, mesh, skeleton
+from . import armature, body_mesh, camera, skeleton
 
 # The result folder, read back by the engine's own reader (engine/result.py).
 View = engine_result.View
@@ -56,7 +56,7 @@ def build_scene(result: EngineResult, scene: bpy.types.Scene | None = None,
     collection of `scene`.
 
     Returns {"collection", "armature", "camera", "views": the further views' cameras (a multi-camera
-    run), "frames": (start, end), "keys": counts, "body": scene.mesh.build_body's dict or None,
+    run), "frames": (start, end), "keys": counts, "body": scene.body_mesh.build_body's dict or None,
     "world": the engine.world_frame.WorldFrame everything was placed with}.
     """
     scene = scene or bpy.context.scene
@@ -92,9 +92,9 @@ def build_scene(result: EngineResult, scene: bpy.types.Scene | None = None,
         holder[camera.WORLD_PROPERTY] = [float(v) for v in W.ravel()]
     arm["hp3d_world_level"] = world.level_source  # "run.json", "estimated" or "none"
     body = None
-    mesh_file = mesh.find_mesh_file(result.folder)
-    if mesh_file is not None:  # --mesh: Anny's rig and the skinned body mesh (scene/mesh.py)
-        body = mesh.build_body(mesh.load_mesh_npz(mesh_file), f"HP3D_{result.stem}_body", coll,
+    mesh_file = body_mesh.find_mesh_file(result.folder)
+    if mesh_file is not None:  # --mesh: Anny's rig and the skinned body mesh (scene/body_mesh.py)
+        body = body_mesh.build_body(body_mesh.load_mesh_npz(mesh_file), f"HP3D_{result.stem}_body", coll,
                                world_from_camera=W)
     return {"collection": coll, "armature": arm, "camera": cam, "views": views, "frames": (start, end),
             "keys": keys, "body": body, "world": world}

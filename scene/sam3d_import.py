@@ -21,7 +21,7 @@ import numpy as np
 from ..engine.coords import camera_to_blender
 from ..engine.sam3d_format import PersonTrack, load_people
 from . import camera, keyframes
-from .mesh import skin_material
+from .body_mesh import skin_material
 
 MAX_LEVEL_DEG = 45.0  # a larger tilt is a body lying down or a bad estimate: leave it alone
 

@@ -1,7 +1,7 @@
 """SCAIL's cylinder rig on any armature: 13 limbs as capsules that follow the bones through
 constraints, so captured, hand-keyed, NLA or driven animation all render the same way.
 
-Each of SCAIL's 14 joints (engine/scail_render.LIMBS) is an empty parented to a bone at a fraction
+Each of SCAIL's 14 joints (engine/capsule_render.LIMBS) is an empty parented to a bone at a fraction
 `at` of the way from its head (0) to its tail (1); values outside 0–1 extend along the bone, so the
 point stays rigid with the bone under any pose and bone scale. An optional Copy Location constraint
 pulls it a share `blend` of the way towards a second bone's point (SMPL's hip joints sit between
@@ -23,7 +23,7 @@ import bmesh
 import bpy
 from mathutils import Matrix
 
-from ..engine.scail_render import LIMB_COLOURS, LIMBS, RADIUS_MM
+from ..engine.capsule_render import LIMB_COLOURS, LIMBS, RADIUS_MM
 from ..engine.smpl24 import HEAD_ALONG, HIP_OUT, NECK_UP
 
 # SCAIL's joints in the order its limbs first use them.
@@ -155,7 +155,7 @@ def _sphere_mesh(name: str, radius: float) -> bpy.types.Mesh:
 
 def limb_material(rig_name: str, index: int) -> bpy.types.Material:
     """The rig's material for limb `index`, in SCAIL's colour (its viewport colour, which Workbench
-    renders); scene/scail_render.py adds SCAIL's shading. One per rig and limb, because its
+    renders); scene/scail_scene.py adds SCAIL's shading. One per rig and limb, because its
     depth fade follows that rig's joints."""
     a, b, _ = LIMBS[index]
     name = f"{rig_name} {a}-{b}"

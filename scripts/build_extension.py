@@ -117,7 +117,7 @@ MODELS_COMMAND = "python -m engine.bundles"
 # Paths that must never be in a package (besides what the manifest's [build] excludes).
 FORBIDDEN_PREFIXES = (".venv", ".git", "tests/", "benchmarks/", "scripts/", "requirements/", "output/",
                       "dist/", "models/sources/", "models/.")
-REQUIRED_FILES = ("__init__.py", "blender_manifest.toml", "engine/pipeline.py", "operators/engine_runner.py",
+REQUIRED_FILES = ("__init__.py", "blender_manifest.toml", "engine/pipeline.py", "engine/child.py",
                   "panels/sidebar.py", "scene/build.py")
 # Not copied into the staging folder at all (heavy or private), besides dot-files at the top (.git,
 # .venv); models/ is copied by hand (its bundles only); the manifest's patterns do the rest.

@@ -156,7 +156,6 @@ def test_panel_draws_idle_and_running(addon) -> None:
 
 def test_engine_arguments_from_panel_settings(addon) -> None:
     settings = importlib.import_module("humanpose3d.operators.settings")
-    cli = importlib.import_module("humanpose3d.engine.cli")
     props = bpy.context.scene.hp3d  # every option: tests/test_addon_panel.py
     saved = {k: getattr(props, k) for k in ("video_path", "height_m", "mass_kg", "output_dir",
                                             "visibility_min", "cutoff_hz", "focal_px", "estimate_missing",
@@ -165,7 +164,7 @@ def test_engine_arguments_from_panel_settings(addon) -> None:
     props.visibility_min, props.cutoff_hz, props.focal_px = 0.5, 0.0, 1500.0
     props.estimate_missing, props.frame_start, props.frame_stop, props.overwrite = True, 10, 0, True
     try:
-        cfg = cli.config_from_args(cli.build_parser().parse_args(["run", *settings.engine_args(props)]))
+        cfg = settings.run_config(props)
     finally:
         for k, v in saved.items():
             setattr(props, k, v)
@@ -341,7 +340,7 @@ def test_extension_package_holds_the_addon_and_engine_only(tmp_path: Path) -> No
 
     names = set(zipfile.ZipFile(zip_path).namelist())
     for need in ("__init__.py", "blender_manifest.toml", "headless.py", "engine/pipeline.py",
-                 "operators/engine_runner.py", "panels/sidebar.py", "scene/armature.py"):
+                 "engine/child.py", "panels/sidebar.py", "scene/armature.py"):
         assert need in names, need
     assert not any(n.startswith(("tests/", "benchmarks/", ".", "output/")) or "__pycache__" in n
                    for n in names), sorted(names)

@@ -151,7 +151,7 @@ def test_package_holds_the_addon_and_the_model_bundles(built) -> None:
     manifest = _manifest(path)
     assert manifest["id"] == "humanpose3d" and len(manifest["tagline"]) <= 64
     assert manifest["permissions"]["files"]
-    for need in ("__init__.py", "engine/pipeline.py", "engine/cli.py", "operators/engine_runner.py",
+    for need in ("__init__.py", "engine/pipeline.py", "engine/cli.py", "engine/child.py",
                  "panels/sidebar.py", "scene/build.py", "headless.py"):
         assert need in names, need
     models = {n for n in names if n.startswith("models/") and not n.endswith("/")}

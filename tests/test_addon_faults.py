@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import shutil
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,7 +17,7 @@ from conftest import demo_video
 
 bpy = pytest.importorskip("bpy")
 
-from test_addon_job import _fake_operator, job_mod  # noqa: E402  (needs bpy first)
+from test_addon_job import modal_child  # noqa: E402  (needs bpy first)
 
 HEIGHT_M = 1.72
 
@@ -114,13 +113,8 @@ def test_a_different_result_is_added_beside(unicode_run, tmp_path: Path) -> None
 # --- cancel from Blender --------------------------------------------------------------------------
 
 def _start_modal(tmp_path: Path):
-    run, op = _fake_operator(bpy)
-    props = bpy.context.scene.hp3d
-    props.video_path, props.output_dir = str(demo_video()), str(tmp_path)
-    props.frame_start, props.frame_stop = 0, 0  # the whole video: seconds of pose to interrupt
-    job = job_mod.EngineJob(sys.executable, run.settings.engine_args(props))
-    run._ACTIVE["job"] = job
-    props.running = True
+    # The whole video: seconds of pose to interrupt.
+    run, op, props, job = modal_child(bpy, demo_video(), tmp_path, (0, 0))
     timer = SimpleNamespace(type="TIMER", value="NOTHING")
     deadline = time.monotonic() + 60
     while props.progress <= 0.05:  # detection has begun
@@ -141,7 +135,7 @@ def test_cancel_button_stops_the_run_and_leaves_nothing(addon, tmp_path: Path) -
         time.sleep(0.05)
     assert state == {"CANCELLED"} and job.returncode == 130
     assert ({"WARNING"}, "cancelled; nothing was written") in op.reports
-    assert run.active_job() is None and not bpy.context.scene.hp3d.running
+    assert run.active_run() is None and not bpy.context.scene.hp3d.running
     assert set(bpy.data.objects.keys()) == before
     assert list(tmp_path.iterdir()) == []
 
@@ -152,7 +146,7 @@ def test_blender_closing_mid_run_kills_the_child(addon, tmp_path: Path) -> None:
     run, op, job, timer = _start_modal(tmp_path)
     op.cancel(bpy.context)
     assert job.proc.poll() is not None, "the engine child outlived Blender"
-    assert run.active_job() is None and not bpy.context.scene.hp3d.running
+    assert run.active_run() is None and not bpy.context.scene.hp3d.running
     job.wait(timeout=10)
     assert [p for p in tmp_path.iterdir() if not p.name.startswith(".hp3d-tmp-")] == []
     clean_stale = importlib.import_module("humanpose3d.engine.outputs").clean_stale

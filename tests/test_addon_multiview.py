@@ -29,9 +29,8 @@ camera = importlib.import_module("humanpose3d.scene.camera")
 world_frame = importlib.import_module("humanpose3d.engine.world_frame")
 cli = importlib.import_module("humanpose3d.engine.cli")
 settings = importlib.import_module("humanpose3d.operators.settings")
-views_mod = importlib.import_module("humanpose3d.operators.views")
 run_mod = importlib.import_module("humanpose3d.operators.run")
-job_mod = importlib.import_module("humanpose3d.operators.job")
+service = importlib.import_module("humanpose3d.engine.service")
 
 OFFSETS = (0, 3, -2)
 
@@ -288,27 +287,21 @@ def test_panel_settings_become_the_engines_multi_camera_run(props, tmp_path: Pat
     props.views.add().path = "  "  # an empty row is not a video
     props.calib_path = str(calib)
     props.sync_offsets = "0, 3,-2"
-    argv = views_mod.engine_args(props)
-    single = settings.engine_args(props)
-    assert argv == [str(v[0]), str(v[1]), str(v[2]), *single[1:], "--calib", str(calib),
-                    "--sync-offsets=0,3,-2"]
-    cfg = cli.config_from_args(cli.build_parser().parse_args(["run", *argv]))
+    cfg = settings.run_config(props)
     assert (cfg.video, cfg.views, cfg.calib) == (v[0], (v[1], v[2]), calib)
     assert cfg.sync_offsets == (0, 3, -2) and cfg.height_m == pytest.approx(1.72)
     # The panel's default pose model leaves the choice to the engine: heavy for calibrated cameras.
-    assert "--pose-model" not in argv and cfg.pose_model == "heavy"
+    assert cfg.pose_model == "heavy"
     props.pose_model = "lite"
-    chosen = cli.config_from_args(cli.build_parser().parse_args(["run", *views_mod.engine_args(props)]))
-    assert chosen.pose_model == "lite"
+    assert settings.run_config(props).pose_model == "lite"
     props.pose_model = "AUTO"
     props.sync_offsets = "auto"
-    argv = views_mod.engine_args(props)
-    assert not any(a.startswith("--sync-offsets") for a in argv)
-    assert cli.config_from_args(cli.build_parser().parse_args(["run", *argv])).sync_offsets is None
-    # One camera: exactly today's arguments, whatever the calibration and offsets fields hold.
+    assert settings.run_config(props).sync_offsets is None
+    # One camera: exactly today's config, whatever the calibration and offsets fields hold.
     props.views.clear()
     props.sync_offsets = "0,3"
-    assert views_mod.engine_args(props) == settings.engine_args(props)
+    single = settings.run_config(props)
+    assert (single.views, single.calib, single.sync_offsets, single.pose_model) == ((), None, None, "full")
 
 
 def test_run_operator_hands_the_engine_all_videos_and_builds_every_camera(props, result, tmp_path: Path,
@@ -321,19 +314,20 @@ def test_run_operator_hands_the_engine_all_videos_and_builds_every_camera(props,
     props.views.add().path = str(v[1])
     props.calib_path = str(calib)
     props.sync_offsets = "0,-2"
-    started: list[tuple[str, list[str]]] = []
+    started: list[tuple[object, str | None]] = []
 
-    class FakeJob:
-        def __init__(self, python: str, args: list[str]) -> None:
-            started.append((python, args))
+    def fake_start(cfg, python=None):
+        started.append((cfg, python))
+        return "run"
 
+    done = service.Event("done", 1.0, out_dir=str(result.folder), frames=5)
     monkeypatch.setattr(run_mod, "engine_python", lambda context: "/opt/engine/python")
-    monkeypatch.setattr(run_mod, "EngineJob", FakeJob)
-    monkeypatch.setattr(run_mod, "run_blocking", lambda job, on_event: {"done": str(result.folder)})
+    monkeypatch.setattr(service, "start", fake_start)
+    monkeypatch.setattr(service, "wait", lambda run, on_event=None: done)
     assert bpy.ops.humanpose3d.run() == {"FINISHED"}
-    assert started == [("/opt/engine/python", views_mod.engine_args(props))]
-    args = started[0][1]
-    assert args[:2] == [str(v[0]), str(v[1])] and args[-3:] == ["--calib", str(calib), "--sync-offsets=0,-2"]
+    ((cfg, python),) = started
+    assert python == "/opt/engine/python" and cfg == settings.run_config(props)
+    assert (cfg.video, cfg.views, cfg.calib, cfg.sync_offsets) == (v[0], (v[1],), calib, (0, -2))
     names = _hp3d_cameras(bpy.context.scene)
     assert f"HP3D_{result.stem}_cam02" in names and f"HP3D_{result.stem}_cam03" in names
 
@@ -392,18 +386,23 @@ def test_headless_passes_the_videos_and_calibration_to_the_engine_child(result, 
     calib = tmp_path / "Calib.toml"
     calib.write_text("[cam_01]\n")
     engine, ours = _headless_argv(result, tmp_path, calib)
-    started: list[tuple[str, list[str]]] = []
+    started: list[tuple[object, str | None]] = []
 
-    class FakeJob:
-        def __init__(self, python: str, args: list[str]) -> None:
-            started.append((python, args))
+    def fake_start(cfg, python=None):
+        started.append((cfg, python))
+        return "run"
 
-    monkeypatch.setattr(job_mod, "EngineJob", FakeJob)
-    monkeypatch.setattr(job_mod, "run_blocking", lambda job, on_event=None: {"done": str(result.folder)})
+    monkeypatch.setattr(service, "start", fake_start)
+    monkeypatch.setattr(service, "wait", lambda run, on_event=None: service.Event("done", 1.0,
+                                                                               out_dir=str(result.folder)))
     bpy.ops.wm.read_factory_settings(use_empty=True)
     argv = ["blender", "--", engine[0], *ours[:1], *engine[1:], "--engine-python", "/opt/py", *ours[1:]]
     assert headless.main(argv) == 0
-    assert started == [("/opt/py", engine)]
+    ((cfg, python),) = started
+    v = _videos()
+    assert python == "/opt/py"
+    assert cfg == cli.config_from_args(cli.build_parser().parse_args(["run", *engine]))
+    assert (cfg.video, cfg.views, cfg.sync_offsets) == (v[0], (v[1], v[2]), (0, 3, -2))
     out = capsys.readouterr().out
     assert f"cameras: HP3D_{result.stem}_camera, HP3D_{result.stem}_cam02, HP3D_{result.stem}_cam03" in out
     assert (tmp_path / "scene.blend").is_file()
@@ -419,7 +418,8 @@ def test_headless_in_process_run_gets_the_multi_camera_config(result, addon, tmp
 
     def fake_run(cfg, progress=None, cancel=None):
         configs.append(cfg)
-        return SimpleNamespace(out_dir=result.folder)
+        return SimpleNamespace(out_dir=result.folder, record={"frames": {"read": 1}, "detection_rate": 1.0,
+                                                              "timings": {"total_s": 0.1}})
 
     monkeypatch.setattr(pipeline, "run", fake_run)
     bpy.ops.wm.read_factory_settings(use_empty=True)

@@ -1,10 +1,11 @@
 """The sidebar offers every engine option: each `python -m engine run` flag is reachable from the
-panel's property group (its arguments parsed by the engine's own parser), the panel's defaults are
-the engine's, and every setting is drawn in one of the panels. Also: how the add-on finds its engine
+panel's property group (as the RunConfig field that flag sets), the panel's defaults are the
+engine's, and every setting is drawn in one of the panels. Also: how the add-on finds its engine
 and its wheels from the child process, and where it writes without a saved .blend file."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import re
@@ -21,9 +22,9 @@ bpy = pytest.importorskip("bpy")
 ROOT = Path(__file__).resolve().parents[1]
 pkg = load_headless().load_package()
 settings = importlib.import_module("humanpose3d.operators.settings")
-views = importlib.import_module("humanpose3d.operators.views")
-job_mod = importlib.import_module("humanpose3d.operators.job")
+service = importlib.import_module("humanpose3d.engine.service")
 cli = importlib.import_module("humanpose3d.engine.cli")
+config = importlib.import_module("humanpose3d.engine.config")
 
 # The engine's own CLI conveniences, not settings of a run.
 CLI_ONLY = {"--quiet", "--debug", "--help"}
@@ -49,58 +50,65 @@ def _run_options() -> dict[str, str]:
     return {opt: a.dest for a in sub._actions for opt in a.option_strings if opt.startswith("--")}
 
 
-def _parse(props) -> tuple[list[str], object]:
-    argv = views.engine_args(props)
-    return argv, cli.build_parser().parse_args(["run", *argv])
+def _config(props):
+    return settings.run_config(props)
 
 
-def _cases(tmp: Path) -> dict[str, tuple[dict, object]]:
-    """flag → (panel settings, the value the engine's parser must give that flag's dest)."""
+def _cases(tmp: Path) -> dict[str, tuple[dict, str, object]]:
+    """flag → (panel settings, the RunConfig field the flag sets, the value the engine's parser
+    gives that field from the flag)."""
     ckpt = str(tmp / "lifter.bin")
     calib = str(tmp / "calib.toml")
     return {
-        "--calib": ({"views": ["/videos/clip2.mp4"], "calib_path": calib}, Path(calib)),
+        "--calib": ({"views": ["/videos/clip2.mp4"], "calib_path": calib}, "calib", Path(calib)),
         "--sync-offsets": ({"views": ["/videos/clip2.mp4"], "calib_path": calib, "sync_offsets": "0,-3"},
-                           (0, -3)),
-        "--height": ({"height_m": 1.81}, pytest.approx(1.81)),
-        "--mass": ({"mass_kg": 82.5}, pytest.approx(82.5)),
-        "--out": ({"output_dir": str(tmp / "out")}, tmp / "out"),
-        "--fov": ({"fov_deg": 70.0}, pytest.approx(70.0)),
-        "--focal-px": ({"focal_px": 1400.0}, pytest.approx(1400.0)),
-        "--frames": ({"frame_start": 5, "frame_stop": 50}, (5, 50)),
-        "--roi": ({"roi": (10, 20, 300, 600)}, (10, 20, 300, 600)),
-        "--pose-model": ({"pose_model": "heavy"}, "heavy"),
-        "--holistic": ({"holistic": True}, True),
-        "--scail": ({"scail": True}, True),
-        "--scail-size": ({"scail": True, "scail_size": (640, 480)}, (640, 480)),
-        "--visibility-min": ({"visibility_min": 0.55}, pytest.approx(0.55)),
-        "--max-gap": ({"max_gap_s": 1.25}, pytest.approx(1.25)),
-        "--estimate-missing": ({"estimate_missing": True}, True),
-        "--cutoff-hz": ({"cutoff_hz": 8.0}, pytest.approx(8.0)),
-        "--filter-order": ({"filter_order": 6}, 6),
-        "--free-bone-lengths": ({"hold_bone_lengths": False}, True),
-        "--no-fit": ({"fit_skeleton": False}, True),
-        "--no-foot-lock": ({"foot_lock": False}, True),
-        "--lifter": ({"lifter_path": ckpt}, Path(ckpt)),
-        "--lifter-layout": ({"lifter_path": ckpt, "lifter_layout": "h36m17"}, "h36m17"),
-        "--augmentation-cycles": ({"augmentation_cycles": 2}, 2),
-        "--no-angles": ({"joint_angles": False}, True),
-        "--no-plots": ({"angle_plots": False}, True),
-        "--opensim": ({"opensim": True}, True),
-        "--mesh": ({"mesh": True}, True),
-        "--mesh-format": ({"mesh": True, "mesh_formats": {"obj", "glb"}}, ("glb", "obj")),
-        "--sex": ({"mesh": True, "sex": "female"}, "female"),
-        "--age": ({"mesh": True, "age_years": 40}, pytest.approx(40.0)),
-        "--force": ({"overwrite": True}, True),
+                           "sync_offsets", (0, -3)),
+        "--height": ({"height_m": 1.81}, "height_m", pytest.approx(1.81)),
+        "--mass": ({"mass_kg": 82.5}, "mass_kg", pytest.approx(82.5)),
+        "--out": ({"output_dir": str(tmp / "out")}, "out_dir", tmp / "out"),
+        "--fov": ({"fov_deg": 70.0}, "fov_deg", pytest.approx(70.0)),
+        "--focal-px": ({"focal_px": 1400.0}, "focal_px", pytest.approx(1400.0)),
+        "--frames": ({"frame_start": 5, "frame_stop": 50}, "frames", (5, 50)),
+        "--roi": ({"roi": (10, 20, 300, 600)}, "roi", (10, 20, 300, 600)),
+        "--pose-model": ({"pose_model": "heavy"}, "pose_model", "heavy"),
+        "--holistic": ({"holistic": True}, "holistic", True),
+        "--scail": ({"scail": True}, "scail", True),
+        "--scail-size": ({"scail": True, "scail_size": (640, 480)}, "scail_size", (640, 480)),
+        "--visibility-min": ({"visibility_min": 0.55}, "visibility_min", pytest.approx(0.55)),
+        "--max-gap": ({"max_gap_s": 1.25}, "max_gap_s", pytest.approx(1.25)),
+        "--estimate-missing": ({"estimate_missing": True}, "estimate_missing", True),
+        "--cutoff-hz": ({"cutoff_hz": 8.0}, "cutoff_hz", pytest.approx(8.0)),
+        "--filter-order": ({"filter_order": 6}, "filter_order", 6),
+        "--free-bone-lengths": ({"hold_bone_lengths": False}, "hold_bone_lengths", False),
+        "--no-fit": ({"fit_skeleton": False}, "fit_skeleton", False),
+        "--no-foot-lock": ({"foot_lock": False}, "foot_lock", False),
+        "--lifter": ({"lifter_path": ckpt}, "lifter", Path(ckpt)),
+        "--lifter-layout": ({"lifter_path": ckpt, "lifter_layout": "h36m17"}, "lifter_layout", "h36m17"),
+        "--augmentation-cycles": ({"augmentation_cycles": 2}, "augmentation_cycles", 2),
+        "--no-angles": ({"joint_angles": False}, "joint_angles", False),
+        "--no-plots": ({"angle_plots": False}, "angle_plots", False),
+        "--opensim": ({"opensim": True}, "opensim", True),
+        "--mesh": ({"mesh": True}, "mesh", True),
+        "--mesh-format": ({"mesh": True, "mesh_formats": {"obj", "glb"}}, "mesh_formats", ("glb", "obj")),
+        "--sex": ({"mesh": True, "sex": "female"}, "sex", "female"),
+        "--age": ({"mesh": True, "age_years": 40}, "age_years", pytest.approx(40.0)),
+        "--force": ({"overwrite": False}, "force", False),  # the panel replaces by default
     }
 
 
 def test_every_engine_option_is_reachable_from_the_panel(props, tmp_path: Path) -> None:
     options = _run_options()
     cases = _cases(tmp_path)
+    (tmp_path / "lifter.bin").write_bytes(b"checkpoint")  # RunConfig checks that both exist
+    (tmp_path / "calib.toml").write_text("[cam_01]\n")
     # A new engine flag fails here until the panel offers it (or it is declared CLI-only).
     assert set(cases) == set(options) - CLI_ONLY, sorted(set(options) ^ set(cases) - CLI_ONLY)
-    for flag, (values, expected) in cases.items():
+    _reset(props)
+    props.video_path = "/videos/clip.mp4"
+    default = _config(props)
+    fields = {f.name for f in dataclasses.fields(config.RunConfig)}
+    for flag, (values, field, expected) in cases.items():
+        assert field in fields, flag
         _reset(props)
         props.video_path = "/videos/clip.mp4"
         for name, value in values.items():
@@ -109,42 +117,41 @@ def test_every_engine_option_is_reachable_from_the_panel(props, tmp_path: Path) 
                     props.views.add().path = path
             else:
                 setattr(props, name, value)
-        argv, args = _parse(props)
-        assert any(a == flag or a.startswith(flag + "=") for a in argv), (flag, argv)
-        assert getattr(args, options[flag]) == expected, (flag, argv)
-        assert args.video == [Path("/videos/clip.mp4"), *map(Path, values.get("views", ()))]
+        cfg = _config(props)
+        assert getattr(cfg, field) == expected, (flag, getattr(cfg, field))
+        assert getattr(default, field) != getattr(cfg, field), flag  # the setting is what changed it
+        assert (cfg.video, cfg.views) == (Path("/videos/clip.mp4"), tuple(map(Path, values.get("views", ()))))
     _reset(props)
 
 
 def test_panel_defaults_are_the_engines(props, tmp_path: Path) -> None:
     """Untouched settings run the engine as its CLI does (Replace Existing aside: the panel's
-    re-runs replace their own result), and pass the engine's checks."""
+    re-runs replace their own result)."""
     _reset(props)
     props.video_path, props.output_dir = "/videos/clip.mp4", str(tmp_path)
-    argv, panel = _parse(props)
-    plain = cli.build_parser().parse_args(["run", "/videos/clip.mp4", "--height", "1.72", "--out",
-                                           str(tmp_path)])
-    differ = {k for k in vars(plain) if getattr(panel, k) != getattr(plain, k)}
-    assert differ == {"force"}, (differ, argv)
-    cli.config_from_args(panel)  # validates without touching the video
+    panel = _config(props)
+    plain = cli.config_from_args(cli.build_parser().parse_args(["run", "/videos/clip.mp4", "--height",
+                                                                "1.72", "--out", str(tmp_path)]))
+    differ = {f.name for f in dataclasses.fields(panel) if getattr(panel, f.name) != getattr(plain, f.name)}
+    assert differ == {"force"}, differ
     props.overwrite = False
-    assert "--force" not in settings.engine_args(props)
+    assert _config(props) == plain
     _reset(props)
 
 
-def test_options_of_a_stage_left_off_are_not_passed(props) -> None:
+def test_options_of_a_stage_left_off_are_not_passed(props, tmp_path: Path) -> None:
     """Mesh, SCAIL size and lifter layout are only sent with their stage (the engine would take
-    --mesh-format and --scail-size as switching it on)."""
+    a mesh format and a SCAIL size as switching it on)."""
     _reset(props)
     props.video_path = "/videos/clip.mp4"
     props.mesh_formats, props.sex, props.age_years = {"ply"}, "male", 30
     props.scail_size = (640, 480)
     props.lifter_layout = "h36m17"
-    argv, args = _parse(props)
-    assert not (args.mesh or args.mesh_format or args.sex or args.age or args.scail or args.scail_size)
-    assert "--lifter-layout" not in argv and args.lifter is None
+    cfg = _config(props)
+    assert not (cfg.mesh or cfg.mesh_formats or cfg.sex or cfg.age_years or cfg.scail or cfg.scail_size)
+    assert cfg.lifter_layout == "coco17" and cfg.lifter is None
     props.roi = (10, 10, 0, 100)  # no width: no box
-    assert "--roi" not in settings.engine_args(props)
+    assert _config(props).roi is None
     _reset(props)
 
 
@@ -201,12 +208,12 @@ def test_child_process_sees_the_parents_import_path(tmp_path: Path, monkeypatch)
     (site / "hp3d_probe_wheel.py").write_text("X = 1\n")
     monkeypatch.syspath_prepend(str(site))
     code = "import hp3d_probe_wheel, engine.errors; print('ok')"
-    env = job_mod.child_env(sys.executable)
+    env = service.child_env(sys.executable)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
     assert env["PYTHONPATH"].split(os.pathsep)[0] == str(ROOT)
     # Another interpreter (the user's Engine Python) gets the add-on folder, not our packages.
-    other = job_mod.child_env(str(tmp_path / "other" / "python")).get("PYTHONPATH", "").split(os.pathsep)
+    other = service.child_env(str(tmp_path / "other" / "python")).get("PYTHONPATH", "").split(os.pathsep)
     assert other[0] == str(ROOT) and str(site) not in other
 
 
@@ -215,7 +222,7 @@ def test_addon_code_edits_no_import_path() -> None:
     private = {"tests", "benchmarks", "scripts", "wheels", "dist", "output"}
     tops = [p for p in ROOT.iterdir() if not p.name.startswith(".") and p.name not in private]
     shipped = [f for top in tops for f in ([top] if top.is_file() else top.rglob("*")) if f.suffix == ".py"]
-    assert any(p.name == "engine_runner.py" for p in shipped)
+    assert any(p.name == "child.py" and p.parent.name == "engine" for p in shipped)
     pattern = re.compile(r"sys\.path\s*(\.(insert|append|extend)|\[|\+?=)|site\.addsitedir")
     offenders = [f"{p.relative_to(ROOT)}:{i}" for p in shipped
                  for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)

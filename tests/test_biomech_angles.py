@@ -16,7 +16,7 @@ from engine.isb_angles import (
     joint_angles,
     signs,
 )
-from engine.level import estimate_up, level_rotation
+from engine.levelling import estimate_up, level_rotation
 from engine.segments import heading_frame
 
 TOL_DEG = 0.5

@@ -13,8 +13,8 @@ from engine.camera import Intrinsics
 from engine.config import RunConfig
 from engine.contacts import FOOT_POINTS, stationary_feet
 from engine.joint_sets import MP
+from engine.left_right import repair_mirrored
 from engine.reconstruct import reconstruct
-from engine.swaps import repair_mirrored
 
 FPS = 60.0
 K = Intrinsics.from_settings(1080, 1920)

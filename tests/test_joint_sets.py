@@ -22,7 +22,7 @@ from engine.joint_sets import (
     mediapipe_to_h36m,
     with_virtual,
 )
-from engine.markers import mediapipe_to_pose2sim
+from engine.pose2sim_markers import mediapipe_to_pose2sim
 
 P22 = {n: i for i, n in enumerate(POSE2SIM_22)}
 

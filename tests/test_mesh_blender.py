@@ -1,5 +1,5 @@
 """The body mesh in Blender: a --mesh run's npz built as Anny's rig with the mesh skinned to it
-(scene/mesh.py) reproduces the fitted vertices on every frame and rides along with the HP3D
+(scene/body_mesh.py) reproduces the fitted vertices on every frame and rides along with the HP3D
 armature in build_scene; FBX export carries the skinned, animated mesh (re-imported and compared);
 and the SAM 3D Body importer (scene/sam3d_import.py) places our npz and a synthetic SAM 3D Body
 result — two people over three images, Y/Z-flipped, root-relative — where their camera frame says,
@@ -25,7 +25,7 @@ headless = load_headless()
 headless.load_package()
 build = importlib.import_module("humanpose3d.scene.build")
 export = importlib.import_module("humanpose3d.scene.export")
-scene_mesh = importlib.import_module("humanpose3d.scene.mesh")
+scene_mesh = importlib.import_module("humanpose3d.scene.body_mesh")
 sam3d_import = importlib.import_module("humanpose3d.scene.sam3d_import")
 coords = importlib.import_module("humanpose3d.engine.coords")
 world_frame = importlib.import_module("humanpose3d.engine.world_frame")

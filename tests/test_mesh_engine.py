@@ -214,7 +214,7 @@ def test_bad_mesh_flags_fail_before_any_work(cam01, tmp_path) -> None:
 
 def test_engine_imports_without_torch() -> None:
     """The mesh modules import nothing heavy: a run without --mesh never loads torch."""
-    code = ("import sys, engine.pipeline, engine.mesh, engine.anny_fit, engine.sam3d_format; "
+    code = ("import sys, engine.pipeline, engine.mesh_stage, engine.anny_fit, engine.sam3d_format; "
             "bad = [m for m in ('torch', 'anny', 'roma', 'trimesh') if m in sys.modules]; "
             "assert not bad, bad")
     res = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=cli_env(), capture_output=True,

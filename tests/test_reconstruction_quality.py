@@ -11,9 +11,9 @@ import pytest
 
 from engine.camera import Intrinsics, project
 from engine.joint_sets import MEDIAPIPE_33, MP_MIRROR
+from engine.left_right import detect_mirrored, mirrored_world
 from engine.quality import FLAGS
 from engine.skeleton_fit import FIT_BONES, FIT_JOINTS, FitWeights, bone_vectors, fit_window, lengths_from_2d
-from engine.swaps import detect_mirrored, mirrored_world
 
 
 @pytest.fixture(scope="module")

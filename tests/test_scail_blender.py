@@ -1,4 +1,4 @@
-"""SCAIL's cylinder rig and render in Blender (scene/scail_rig.py, scene/scail_render.py): presets
+"""SCAIL's cylinder rig and render in Blender (scene/scail_rig.py, scene/scail_scene.py): presets
 on Rigify- and Mixamo-named armatures, a hand-keyed armature driving the cylinders, the rig's
 joints where the engine puts SMPL's, and the Blender render's mask against the engine's render of
 the same poses through the same camera (IoU), with Workbench and Cycles; the operator, the panel
@@ -29,10 +29,10 @@ FRAMES = (0, 10)
 headless = load_headless()
 pkg = headless.load_package()
 scail_rig = importlib.import_module("humanpose3d.scene.scail_rig")
-scail_render = importlib.import_module("humanpose3d.scene.scail_render")
+scail_render = importlib.import_module("humanpose3d.scene.scail_scene")
 build = importlib.import_module("humanpose3d.scene.build")
 coords = importlib.import_module("humanpose3d.engine.coords")
-engine_render = importlib.import_module("humanpose3d.engine.scail_render")
+engine_render = importlib.import_module("humanpose3d.engine.capsule_render")
 world_frame = importlib.import_module("humanpose3d.engine.world_frame")
 smpl24 = importlib.import_module("humanpose3d.engine.smpl24")
 SMPL = smpl24.SMPL

@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import pickle
 import threading
-import types
 
 import numpy as np
 import pytest
@@ -147,11 +146,11 @@ def test_run_scail_honours_cancel_and_reports_progress(tmp_path):
         seen.append(f)
         cancel.set()  # the user presses Esc after the first report
 
-    cfg = types.SimpleNamespace(stem="synthetic", scail_size=(128, 224))
     with pytest.raises(Cancelled):
-        run_scail(mediapipe_pose(40), K, 30.0, cfg, tmp_path / "scail", progress=progress, cancel=cancel)
+        run_scail(mediapipe_pose(40), K, 30.0, "synthetic", tmp_path / "scail", progress=progress,
+                  cancel=cancel, size=(128, 224))
     assert seen == [0.25]
-    rec = run_scail(mediapipe_pose(12), K, 30.0, cfg, tmp_path / "scail2")
+    rec = run_scail(mediapipe_pose(12), K, 30.0, "synthetic", tmp_path / "scail2", size=(128, 224))
     assert rec["frames"] == rec["frames_with_body"] == 12 and rec["size"] == [128, 224]
     pngs = sorted((tmp_path / "scail2" / "rgba").iterdir())
     assert [q.name for q in pngs[:2]] == ["synthetic_scail_000000.png", "synthetic_scail_000001.png"]

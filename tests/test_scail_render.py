@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from engine.camera import Intrinsics, project
-from engine.scail_overlay import draw_overlay
-from engine.scail_render import (
+from engine.capsule_render import (
     ALPHA,
     LIMB_JOINTS,
     LIMBS,
@@ -18,6 +17,7 @@ from engine.scail_render import (
     depth_range,
     fit_camera,
 )
+from engine.scail_overlay import draw_overlay
 from engine.smpl24 import SMPL
 
 W, H = 512, 896

@@ -15,13 +15,13 @@ import pytest
 from conftest import HEIGHT_M
 
 from engine.camera import Intrinsics, project
+from engine.capsule_render import fit_camera
 from engine.cli import build_parser, config_from_args
 from engine.config import RunConfig
 from engine.errors import EngineError
 from engine.joint_sets import MP
 from engine.nlf_export import read_nlf_pkl
 from engine.pipeline import run
-from engine.scail_render import fit_camera
 from engine.smpl24 import SMPL
 
 pytestmark = pytest.mark.engine_run

@@ -13,7 +13,7 @@ import pytest
 from engine import world_frame
 from engine.coords import CAMERA_TO_BLENDER
 from engine.joint_sets import MP, POSE2SIM_22
-from engine.markers import mediapipe_to_pose2sim
+from engine.pose2sim_markers import mediapipe_to_pose2sim
 from engine.trc import read_trc
 
 

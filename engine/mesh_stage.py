@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from .errors import EngineError
 from .joint_sets import MP_MHR70_PAIRS
 from .progress import ProgressFn
 from .sam3d_format import MESH_FORMATS, sam3d_arrays, write_frame_meshes
+
+if TYPE_CHECKING:
+    from .config import RunConfig
 
 SEXES = ("female", "male")
 
@@ -59,23 +63,21 @@ def warm_up(device: str | None = None) -> threading.Thread | None:
 
 
 def run_mesh(markers: np.ndarray, pixels: np.ndarray, visibility: np.ndarray, intrinsics: Intrinsics,
-             cfg, out_dir: Path, progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-             *, first_frame: int = 0, fps: float = 30.0) -> dict:
+             cfg: RunConfig, out_dir: Path, progress: ProgressFn | None = None,
+             cancel: threading.Event | None = None, *, first_frame: int = 0, fps: float = 30.0) -> dict:
     """Fit Anny to the (T, 33, 3) camera-frame markers and (T, 33, 2) pixels and write the mesh files
-    into `out_dir`. `cfg` supplies stem, height_m, mass_kg and optionally sex, age_years,
-    mesh_formats. Returns the record for run.json."""
+    into `out_dir` (the subject and the mesh options come from `cfg`). Returns the record for
+    run.json."""
     from .anny_fit import FitOptions, fit_body
 
     if not available():
         raise EngineError("--mesh needs the anny body model: pip install anny==0.6.2 (with torch)")
     progress = progress or (lambda f, m: None)
-    formats = tuple(getattr(cfg, "mesh_formats", ()) or ())
-    sex, age = getattr(cfg, "sex", None), getattr(cfg, "age_years", None)
-    check_mesh_options(formats, sex, age)
+    formats, sex, age = cfg.mesh_formats, cfg.sex, cfg.age_years
     t0 = time.perf_counter()
     opts = FitOptions(height_m=cfg.height_m, mass_kg=cfg.mass_kg, sex=sex, age_years=age)
     fit = fit_body(markers, pixels, visibility, intrinsics, opts, lambda f, m: progress(0.9 * f, m), cancel,
-                   visibility_min=getattr(cfg, "visibility_min", 0.3))
+                   visibility_min=cfg.visibility_min)
     frame_index = first_frame + np.arange(len(markers))
     arrays = sam3d_arrays(fit, intrinsics, frame_index, fps)
     progress(0.92, "writing the mesh")
@@ -92,7 +94,7 @@ def run_mesh(markers: np.ndarray, pixels: np.ndarray, visibility: np.ndarray, in
             "phenotype": {k: round(v, 4) for k, v in fit.phenotype.items()},
             "local_changes": {k: round(v, 4) for k, v in fit.local_changes.items()},
             **keypoint_errors(fit.keypoints, markers, pixels, visibility, intrinsics,
-                              getattr(cfg, "visibility_min", 0.3)),
+                              cfg.visibility_min),
             "timings": {**fit.stats, "total_s": round(time.perf_counter() - t0, 3)}}
 
 

@@ -6,7 +6,7 @@ shares the source scene's frame range and rate, so the user's render settings st
 nothing else (meshes, the armature) shows. Constraints reach across scenes: the source armature is
 evaluated in the SCAIL scene's depsgraph at that scene's frame.
 
-The look follows engine/scail_render.py (SCAIL's shading: `colour·(0.3 + 0.7·n_z)·fade` plus a
+The look follows engine/capsule_render.py (SCAIL's shading: `colour·(0.3 + 0.7·n_z)·fade` plus a
 white `0.5·(n·h)^32·fade` highlight, `fade` falling with depth between the clip's near and far):
 - Cycles reproduces it per pixel with an emission shader (one sample at the pixel centre, no AA,
   so the alpha is the same hard mask as the engine's);
@@ -22,7 +22,6 @@ moved by half a pixel to cast the same rays.
 
 from __future__ import annotations
 
-import json
 import math
 import struct
 import tempfile
@@ -35,7 +34,8 @@ import numpy as np
 from mathutils import Matrix, Vector
 
 from ..engine.camera import Intrinsics
-from ..engine.scail_render import LIMB_COLOURS, LIMBS, fit_camera
+from ..engine.capsule_render import LIMB_COLOURS, LIMBS, fit_camera
+from ..engine.result import read_record
 from . import scail_rig
 from .camera import extrinsics_to_world, lens_settings, stored_world
 
@@ -88,9 +88,8 @@ def result_intrinsics(armature: bpy.types.Object) -> Intrinsics | None:
     folder = armature.get("hp3d_output")
     if not folder:
         return None
-    path = Path(folder) / "run.json"
     try:
-        k = json.loads(path.read_text()).get("intrinsics") or {}
+        k = read_record(folder).get("intrinsics") or {}
         return Intrinsics(float(k["fx"]), float(k["fy"]), float(k["cx"]), float(k["cy"]),
                           int(k["width"]), int(k["height"]))
     except (OSError, ValueError, KeyError, TypeError):
