@@ -1,9 +1,14 @@
-"""Throughput: `run` to initial.trc versus MediaPipe Pose alone on the same frames, one process.
+"""Throughput: a whole `run` (every default output: TRC, C3D, angles, figures, report) versus
+MediaPipe Pose alone on the same frames, one process.
 
-Prints frames/s of both and their ratio (target ≥ 0.8). Both sides include opening the video and
-building the MediaPipe graph; the order alternates over repeats to spread machine noise.
+Prints frames/s of both and their ratio (target ≥ 0.8), then where the run's time goes (from its
+run.json: pose with decoding and the person search, reconstruction, augmentation, the angle
+figures and report, the rest). Both sides include opening the video and building the MediaPipe
+graph; the order alternates over repeats to spread machine noise. `--minutes M` adds a clip of M
+minutes (the demo looped, as benchmarks/memory.py makes it): the figures are a cost per run, not
+per frame, so the ratio depends on the clip's length.
 
-    .venv/bin/python benchmarks/throughput.py [VIDEO ...] [--repeats N]
+    .venv/bin/python benchmarks/throughput.py [VIDEO ...] [--repeats N] [--minutes M]
 """
 
 from __future__ import annotations
@@ -51,28 +56,59 @@ def mediapipe_alone(video: Path) -> tuple[int, float]:
     return n, time.perf_counter() - t
 
 
-def engine_run(video: Path, out: Path) -> tuple[int, float]:
+def engine_run(video: Path, out: Path) -> tuple[int, float, dict]:
     t = time.perf_counter()
     res = run(RunConfig(video=video, height_m=1.72, out_dir=out, force=True))
-    return res.record["frames"]["read"], time.perf_counter() - t
+    return res.record["frames"]["read"], time.perf_counter() - t, res.record
+
+
+def breakdown(record: dict, wall: float) -> str:
+    """Shares of the run's wall time, from run.json's timings."""
+    t, b = record["timings"], record["biomechanics"].get("timings", {})
+    parts = {"pose": t["pose_s"], "reconstruct": t["reconstruct_s"] + t["write_s"],
+             "augment": b.get("augment_s", 0.0), "figures": b.get("angle_files_s", 0.0)}
+    parts["other"] = max(wall - sum(parts.values()), 0.0)
+    return "  ".join(f"{k} {v:.1f} s ({100 * v / wall:.0f} %)" for k, v in parts.items())
+
+
+def looped_clip(minutes: float, folder: Path) -> Path:
+    """The demo looped to `minutes` at 30 fps (benchmarks/memory.py's clip)."""
+    spec = importlib.util.spec_from_file_location("_bench_memory", Path(__file__).with_name("memory.py"))
+    memory = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(memory)
+    cycle, out = folder / "cycle.mp4", folder / f"demo_{minutes:g}min.mp4"
+    memory.encode_cycle(cycle, 30)
+    memory.loop_video(cycle, out, int(minutes * 60 * 30))
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("videos", nargs="*", type=Path)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--minutes", type=float, default=0.0, help="also a looped demo clip this long")
     args = ap.parse_args()
-    print(f"{'video':<14}{'frames':>7}{'mediapipe fps':>15}{'run fps':>10}{'ratio':>8}")
+    print(f"{'video':<18}{'frames':>7}{'mediapipe fps':>15}{'run fps':>10}{'ratio':>8}")
     with tempfile.TemporaryDirectory() as tmp:
-        for video in args.videos or demo_videos():
-            mp_fps, run_fps = [], []
+        videos = args.videos or demo_videos()
+        if args.minutes > 0:
+            videos = [*videos, looped_clip(args.minutes, Path(tmp))]
+        for video in videos:
+            mp_fps, run_fps, runs = [], [], []
             for r in range(args.repeats):
                 order = (mediapipe_alone, engine_run) if r % 2 == 0 else (engine_run, mediapipe_alone)
                 for fn in order:
-                    n, dt = fn(video) if fn is mediapipe_alone else fn(video, Path(tmp))
-                    (mp_fps if fn is mediapipe_alone else run_fps).append(n / dt)
+                    if fn is mediapipe_alone:
+                        n, dt = fn(video)
+                        mp_fps.append(n / dt)
+                    else:
+                        n, dt, record = fn(video, Path(tmp) / "out")
+                        run_fps.append(n / dt)
+                        runs.append((dt, record))
             m, e = statistics.median(mp_fps), statistics.median(run_fps)
-            print(f"{video.name:<14}{n:>7}{m:>15.1f}{e:>10.1f}{e / m:>8.2f}")
+            print(f"{video.name:<18}{n:>7}{m:>15.1f}{e:>10.1f}{e / m:>8.2f}")
+            dt, record = sorted(runs, key=lambda x: x[0])[len(runs) // 2]
+            print(f"{'':<18}{breakdown(record, dt)}")
 
 
 if __name__ == "__main__":

@@ -89,6 +89,20 @@ def _new_figure(size_px: tuple[int, int] = _PX, constrained: bool = False):
     return fig
 
 
+def warm_up() -> None:
+    """Import matplotlib and draw a small figure to PNG, SVG and PDF in memory: the backends,
+    the font cache and the fonts are loaded once, before the real figures need them."""
+    import io
+
+    fig = _new_figure((160, 90))
+    ax = fig.subplots()
+    ax.plot([0.0, 1.0], [0.0, 1.0])
+    ax.set_xlabel("time (s)")
+    fig.suptitle("warm-up")
+    for fmt in ("png", "svg", "pdf"):
+        fig.savefig(io.BytesIO(), format=fmt)
+
+
 def _draw_joint(axes: Sequence, joint: str, time_s: np.ndarray,
                 angles: Mapping[str, Mapping[str, np.ndarray]],
                 uncertain: Mapping[str, np.ndarray], legend: bool = True,

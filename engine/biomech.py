@@ -133,9 +133,11 @@ def _ik_vs_isb(out: Path, stem: str, time_s: np.ndarray, ik_mot: Path,
 _warm: threading.Thread | None = None
 
 
-def warm_up() -> None:
-    """Start loading the ONNX sessions (~0.1 s) in a background thread, to overlap with pose
-    detection (which leaves about one of two cores idle)."""
+def warm_up(figures: bool = True) -> None:
+    """Start loading the ONNX sessions (~0.1 s) and, for `figures`, matplotlib with its backends
+    and fonts (~1 s, a third of the figures' time on the demo: benchmarks/throughput.py) in a
+    background thread, to overlap with pose detection (which leaves about one of two cores idle).
+    The stage joins it before its first use of either."""
     global _warm
 
     def work() -> None:
@@ -144,6 +146,10 @@ def warm_up() -> None:
 
             _model("lower")
             _model("upper")
+            if figures:
+                from .angle_plots import warm_up as warm_up_figures
+
+                warm_up_figures()
         except Exception:  # noqa: BLE001 - only a head start: the stage itself reports real errors
             pass
 

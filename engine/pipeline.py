@@ -81,7 +81,7 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
     lifter = load_lifter(cfg.lifter, input_layout=cfg.lifter_layout) if cfg.lifter else None
     timings["probe_s"] = time.perf_counter() - t0
     bar.stage("pose")(0.0, "reading video")
-    warm_up_biomechanics()  # loads the LSTM while MediaPipe runs
+    warm_up_biomechanics(figures=cfg.joint_angles and cfg.angle_plots)  # while MediaPipe runs
     if cfg.mesh:
         warm_up_mesh()  # loads Anny while MediaPipe runs
 
