@@ -315,7 +315,9 @@ def wait(run: Run, on_event: Callable[[Event], None] | None = None, poll_s: floa
     run.wait(timeout=10)
     for event in run.poll():
         on_event(event)
-    if run.outcome is None:  # a child that died without a word (killed, crashed)
+    if run.outcome is None and run.cancel_requested_at is not None:  # killed after a cancel
+        run.outcome = Event("cancelled", message=CANCELLED, code=EXIT_CANCELLED)
+    elif run.outcome is None:  # a child that died without a word (a crash)
         run.outcome = Event("error", message=run.error_text(), code=EXIT_FAILED)
     return run.outcome
 

@@ -102,6 +102,7 @@ def test_a_stuck_child_is_killed_after_the_grace_period(video: Path, tmp_path: P
     assert job.kill_if_stuck(grace_s=0.2)
     _drain(job, timeout=10)
     assert job.returncode not in (0, None)
+    assert service.wait(job).kind == "cancelled"  # killed after a cancel: said as a cancel
 
 
 # --- the modal operator -------------------------------------------------------------------------
