@@ -62,7 +62,11 @@ class HP3D_OT_run(Operator):
             self._timer = wm.event_timer_add(0.1, window=context.window)
             wm.modal_handler_add(self)
             return {"RUNNING_MODAL"}
-        return self._conclude(context, service.wait(active_run(), service.tenths("HumanPose3D:")))
+        try:
+            end = service.wait(active_run(), service.tenths("HumanPose3D:"))
+        except KeyboardInterrupt:  # Ctrl-C in a background Blender: the run is cancelled by now
+            end = service.Event("cancelled")
+        return self._conclude(context, end)
 
     def _start(self, context: bpy.types.Context, background: bool) -> bool:
         """Check the settings and start the run; False (with the reason reported) if it cannot."""
