@@ -6,10 +6,11 @@ from __future__ import annotations
 
 
 def _classes() -> tuple:
-    from . import import_result, import_sam3d, preferences, run, scail, views
+    from . import import_result, import_sam3d, preferences, retarget, retarget_map, run, scail, views
 
     return (preferences.HP3D_AP_preferences, run.HP3D_OT_run, run.HP3D_OT_cancel, *views.CLASSES,
-            import_result.HP3D_OT_import_result, import_sam3d.HP3D_OT_import_sam3d, *scail.CLASSES)
+            import_result.HP3D_OT_import_result, import_sam3d.HP3D_OT_import_sam3d, *scail.CLASSES,
+            *retarget.CLASSES, *retarget_map.CLASSES)
 
 
 def register() -> None:

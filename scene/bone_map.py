@@ -267,7 +267,10 @@ def topology_map(bones: dict[str, RigBone], up: np.ndarray | None = None) -> Bon
     if others:
         top = max(others, key=lambda n: z[n])
         neck_head = _path(bones, chest, top)
-        if len(neck_head) >= 2:
+        lengths = [float(np.linalg.norm(bones[b].tail - bones[b].head)) for b in neck_head]
+        if len(neck_head) >= 3 and lengths[-1] < lengths[-2]:  # a short end bone above the head
+            out["neck"], out["head"] = neck_head[:-2], neck_head[-2:-1]
+        elif len(neck_head) >= 2:
             out["neck"], out["head"] = neck_head[:-1], neck_head[-1:]
         elif neck_head:
             out["head"] = neck_head

@@ -345,3 +345,16 @@ def find_source(scene: bpy.types.Scene) -> bpy.types.Object | None:
     if active is not None and active.type == "ARMATURE" and active.get("hp3d_output"):
         return active
     return next((o for o in scene.objects if o.type == "ARMATURE" and o.get("hp3d_output")), None)
+
+
+def export_character_fbx(path: str | Path, target: bpy.types.Object, preset: str = "unity") -> Path:
+    """The character as FBX (scene/export.py's presets): its armature with the retargeted motion over
+    the scene's frame range and the meshes parented to it; a control rig (bones with constraints,
+    e.g. Rigify) exports its deforming bones only, their motion baked from the controls."""
+    from . import export
+
+    meshes = tuple(o for o in target.children_recursive if o.type == "MESH")
+    control_rig = any(pb.constraints for pb in target.pose.bones)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return export.export_fbx(path, target, meshes, preset=preset, deform_only=control_rig)
