@@ -258,6 +258,9 @@ def _retarget(ours, built) -> int:
     try:
         if target is None:
             raise retarget.RetargetError(f"no object '{ours.target_armature}' in {ours.retarget_to}")
+        if target.name not in bpy.context.view_layer.objects:  # kept in the file, not in the scene
+            bpy.context.scene.collection.objects.link(target)
+            bpy.context.view_layer.update()
         rep = retarget.retarget(built["armature"], target)
     except (retarget.RetargetError, OSError) as exc:
         sys.stderr.write(f"error: {exc}\n")

@@ -67,11 +67,15 @@ def _on_target(self, _context) -> None:
     detect_into(self)
 
 
-def _preset_items(_self, _context):
-    from ..operators.settings import user_folder
+_ITEMS: list = []  # Blender needs Python to hold dynamic enum items' strings
 
-    items = [(p.stem, p.stem, str(p)) for p in bm.list_presets(user_folder("bone_maps"))]
-    return items or [("", "(none saved)", "Save a bone map first")]
+
+def _preset_items(_self, _context):
+    from ..operators.retarget_map import preset_folder
+
+    items = [(p.stem, p.stem, str(p)) for p in bm.list_presets(preset_folder())]
+    _ITEMS[:] = items or [("", "(none saved)", "Save a bone map first")]
+    return _ITEMS
 
 
 class HP3D_PG_retarget(PropertyGroup):

@@ -148,6 +148,8 @@ def check_target(obj: bpy.types.Object | None, source: bpy.types.Object | None =
                             "first (a linked rig cannot be keyed)")
     if not obj.data.bones:
         raise RetargetError(f"'{obj.name}' has no bones")
+    if obj.name not in bpy.context.view_layer.objects:
+        raise RetargetError(f"'{obj.name}' is not in this scene's view layer (link it into the scene)")
     bones = rig_bones(obj)
     kind = "bone map"
     if bone_map is None:

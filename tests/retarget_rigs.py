@@ -57,13 +57,14 @@ def _mixamo_points(height: float, arm_down_deg: float) -> dict[str, tuple]:
         add(f"{side}Arm", f"{side}Shoulder", sh, elbow)
         add(f"{side}ForeArm", f"{side}Arm", elbow, wrist)
         add(f"{side}Hand", f"{side}ForeArm", wrist, wrist + 0.08 * h * arm_dir)
-        for f, off in enumerate((-0.02, 0.0, 0.02)):
+        for finger, off in (("Thumb", -0.035), ("Index", -0.02), ("Middle", 0.0), ("Ring", 0.02),
+                            ("Pinky", 0.035)):
             base = wrist + 0.08 * h * arm_dir + np.array([0, off, 0]) * h
             parent = f"{side}Hand"
-            for k in range(1, 4):
-                tip = base + 0.03 * h * arm_dir
-                add(f"{side}Hand{('Index', 'Middle', 'Ring')[f]}{k}", parent, base, tip)
-                parent, base = f"{side}Hand{('Index', 'Middle', 'Ring')[f]}{k}", tip
+            for k in range(1, 5):  # Mixamo's 4th is the finger's end
+                tip = base + 0.025 * h * arm_dir
+                add(f"{side}Hand{finger}{k}", parent, base, tip)
+                parent, base = f"{side}Hand{finger}{k}", tip
         hj = hip + np.array([sx * 0.09, 0, -0.04]) * h
         knee = hj + np.array([0, -0.01, -0.42]) * h  # shorter thighs
         ankle = np.array([hj[0], 0.0, 0.085 * h])
