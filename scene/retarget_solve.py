@@ -21,6 +21,9 @@ Root motion: the hip centre follows ours scaled by s = the target's leg length /
 from the point on the target's floor below its rest hips, turned about the vertical so that our
 subject's median heading (-Y in the scene) becomes the target's forward.
 
+Twist is steadied first (steady_twist): a single landmark sets each bone's roll, and a few frames of
+a swapped heel and toe would otherwise spin a shin half a turn and back.
+
 Planted feet (engine quality flags, per heel and toe): each run of frames with the heel (else the
 toe) planted pins that point where the retargeted foot has it on average over the run; an analytic
 two-bone IK on the leg (knee kept in its plane) reaches the pinned ankle, easing in and out over a
@@ -40,6 +43,12 @@ _LIMBS = {"upper_arm": ("shoulder", "elbow"), "forearm": ("elbow", "wrist"), "ha
           "thigh": ("hip", "knee"), "shin": ("knee", "ankle"), "foot": ("ankle", "toe")}
 _SIDE_NAME = {"L": "left", "R": "right"}
 EASE_S = 0.1  # seconds over which a foot pin eases in and out
+# Twist (roll about the bone) is steadied before use: short spikes removed by a running median over
+# TWIST_MEDIAN frames, then the roll rate capped at TWIST_MAX_DPS. Our twist references (heel → toe,
+# index → pinky, the elbow's fold ...) come from single landmarks, and on the demo's cam02 the right
+# heel and toe swap for a few frames, turning the shin 127 deg and back with its direction still.
+TWIST_MEDIAN = 5
+TWIST_MAX_DPS = 1200.0
 
 
 @dataclass
@@ -98,6 +107,47 @@ def _frame(y: np.ndarray, zref: np.ndarray) -> np.ndarray:
     Y = _unit(y)
     Z = _unit(_perp(zref, Y))
     return np.stack([np.cross(Y, Z), Y, Z], axis=-1)
+
+
+def steady_twist(F: np.ndarray, fps: float, skip: tuple[int, ...] = (0,)) -> np.ndarray:
+    """Bone frames (T, B, 3, 3) with each bone's roll about Y steadied (see TWIST_MEDIAN); Y is kept.
+    The roll is measured against a reference carried along Y by parallel transport (no roll of its
+    own), unwrapped, median-filtered and rate-limited, then put back. Bones in `skip` are unchanged."""
+    T, B = F.shape[:2]
+    if T < 3:
+        return F
+    Y, Z = F[..., 1], F[..., 2]
+    ok = np.isfinite(Y).all(-1) & np.isfinite(Z).all(-1)
+    base = np.empty((T, B, 3))
+    carry = np.where(ok[0][:, None], Z[0], np.array([0, -1.0, 0]))
+    for t in range(T):  # parallel transport: the previous reference made perpendicular to this Y
+        y = np.where(ok[t][:, None], Y[t], 0.0)
+        nxt = _unit(_perp(carry, y))
+        good = ok[t] & np.isfinite(nxt).all(-1) & (np.linalg.norm(_perp(carry, y), axis=-1) > 1e-6)
+        carry = np.where(good[:, None], nxt, carry)
+        base[t] = carry
+    side = np.cross(Y, base)
+    psi = np.arctan2(np.sum(Z * side, -1), np.sum(Z * base, -1))  # (T, B), NaN where unknown
+    out = F.copy()
+    half = TWIST_MEDIAN // 2
+    cap = np.radians(TWIST_MAX_DPS) / max(fps, 1.0)
+    for b in range(B):
+        if b in skip:
+            continue
+        idx = np.flatnonzero(ok[:, b])
+        if idx.size < 3:
+            continue
+        a = np.unwrap(psi[idx, b])
+        pad = np.pad(a, half, mode="edge")
+        med = np.median(np.lib.stride_tricks.sliding_window_view(pad, TWIST_MEDIAN), axis=-1)
+        lim = np.empty_like(med)
+        lim[0] = med[0]
+        for k in range(1, len(med)):
+            lim[k] = lim[k - 1] + np.clip(med[k] - lim[k - 1], -cap, cap)
+        z = np.cos(lim)[:, None] * base[idx, b] + np.sin(lim)[:, None] * side[idx, b]
+        y = Y[idx, b]
+        out[idx, b] = np.stack([np.cross(y, z), y, z], axis=-1)
+    return out
 
 
 def _yaw(angle: float) -> np.ndarray:
@@ -187,7 +237,8 @@ def solve(target: Target, bone_map: dict[str, list[str]], pts: dict[str, np.ndar
     yaw = _yaw(np.arctan2(forward[1], forward[0]) - np.arctan2(-1.0, 0.0))
     s = leg_length(j) / source_leg_length(pts)
 
-    F = np.einsum("ij,tbjk->tbik", yaw, skeleton.bone_frames(pts))  # (T, 18, 3, 3) ours, turned
+    F = steady_twist(skeleton.bone_frames(pts), fps)
+    F = np.einsum("ij,tbjk->tbik", yaw, F)  # (T, 18, 3, 3) ours, turned
     P = {k: v @ yaw.T for k, v in pts.items()}
     T = F.shape[0]
     ours = {name: F[:, i] for i, name in enumerate(skeleton.BONE_NAMES)}
