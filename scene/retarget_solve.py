@@ -22,7 +22,10 @@ from the point on the target's floor below its rest hips, turned about the verti
 subject's median heading (-Y in the scene) becomes the target's forward.
 
 Twist is steadied first (steady_twist): a single landmark sets each bone's roll, and a few frames of
-a swapped heel and toe would otherwise spin a shin half a turn and back.
+a swapped heel and toe would otherwise spin a shin half a turn and back. Then the legs' twists are held
+within anatomical ranges (thigh about itself vs the pelvis, shin vs thigh, foot about the shin vs the
+shin): a rig that splits a limb's twist over segments (Rigify's DEF-thigh.L.001 ...) flips a segment
+over when a twist passes half a turn.
 
 Planted feet (engine quality flags, per heel and toe): each run of frames with the heel (else the
 toe) planted pins that point where the retargeted foot has it on average over the run; an analytic
@@ -49,6 +52,12 @@ EASE_S = 0.1  # seconds over which a foot pin eases in and out
 # heel and toe swap for a few frames, turning the shin 127 deg and back with its direction still.
 TWIST_MEDIAN = 5
 TWIST_MAX_DPS = 1200.0
+# The foot's turn about the shin's axis, relative to the shin (the leg's internal/external rotation
+# below the knee plus the ankle's), is held within this: the same swapped heel and toe can point a
+# foot backwards (177 deg on cam02), which a rig's twist-splitting segments (Rigify's) flip over.
+FOOT_TWIST_LIMIT_DEG = 60.0
+KNEE_TWIST_LIMIT_DEG = 45.0  # the shin's turn about its own axis relative to the thigh
+HIP_TWIST_LIMIT_DEG = 60.0  # the thigh's about its own axis relative to the pelvis
 
 
 @dataclass
@@ -148,6 +157,38 @@ def steady_twist(F: np.ndarray, fps: float, skip: tuple[int, ...] = (0,)) -> np.
         y = Y[idx, b]
         out[idx, b] = np.stack([np.cross(y, z), y, z], axis=-1)
     return out
+
+
+def _quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1)], -2)
+
+
+def limit_twist(rel: np.ndarray, axis: np.ndarray, limit_deg: float) -> np.ndarray:
+    """Rotations (T, 3, 3), one per frame, with their twist about unit `axis` (swing-twist split)
+    clamped to ±limit_deg; the swing is kept. The twist is unwrapped over frames first, so a turn
+    past half a turn stays clamped on its side instead of jumping to the other."""
+    q = skeleton.matrix_to_quaternion(rel)
+    w, v = q[..., 0], q[..., 1:]
+    along = v @ axis
+    twist = np.concatenate([w[..., None], along[..., None] * axis], -1)
+    n = np.linalg.norm(twist, axis=-1, keepdims=True)
+    twist = np.where(n > 1e-9, twist / np.maximum(n, 1e-12), np.array([1.0, 0, 0, 0]))
+    angle = 2 * np.arctan2(twist[..., 1:] @ axis, twist[..., 0])
+    angle = (angle + np.pi) % (2 * np.pi) - np.pi
+    finite = np.isfinite(angle)
+    angle[finite] = np.unwrap(angle[finite])
+    lim = np.radians(limit_deg)
+    clamped = np.clip(angle, -lim, lim)
+    T_old = _quat_to_matrix(twist)
+    T_new = _quat_to_matrix(np.concatenate([np.cos(clamped / 2)[..., None],
+                                            np.sin(clamped / 2)[..., None] * axis], -1))
+    swing = rel @ np.swapaxes(T_old, -1, -2)
+    out = swing @ T_new
+    return np.where(np.isfinite(rel).all((-1, -2))[..., None, None], out, rel)
 
 
 def _yaw(angle: float) -> np.ndarray:
@@ -262,6 +303,22 @@ def solve(target: Target, bone_map: dict[str, list[str]], pts: dict[str, np.ndar
             src_start[slot] = start
             frame = _frame(P[SEGMENTS[slot][3]] - start, frame[..., 2])
         D[slot] = frame @ C[slot].T
+
+    for S in SIDES:  # nor a thigh about itself more than HIP_TWIST_LIMIT_DEG, relative to the pelvis
+        if f"thigh.{S}" in D:
+            rel = np.einsum("tji,tjk->tik", D["pelvis"], D[f"thigh.{S}"])
+            rel = limit_twist(rel, C[f"thigh.{S}"][:, 1], HIP_TWIST_LIMIT_DEG)
+            D[f"thigh.{S}"] = D["pelvis"] @ rel
+    for S in SIDES:  # nor a shin about itself more than KNEE_TWIST_LIMIT_DEG, relative to the thigh
+        if f"shin.{S}" in D and f"thigh.{S}" in D:
+            rel = np.einsum("tji,tjk->tik", D[f"thigh.{S}"], D[f"shin.{S}"])
+            rel = limit_twist(rel, C[f"shin.{S}"][:, 1], KNEE_TWIST_LIMIT_DEG)
+            D[f"shin.{S}"] = D[f"thigh.{S}"] @ rel
+    for S in SIDES:  # a foot never turns more than FOOT_TWIST_LIMIT_DEG about the shin
+        if f"foot.{S}" in D and f"shin.{S}" in D:
+            rel = np.einsum("tji,tjk->tik", D[f"shin.{S}"], D[f"foot.{S}"])
+            rel = limit_twist(rel, C[f"shin.{S}"][:, 1], FOOT_TWIST_LIMIT_DEG)
+            D[f"foot.{S}"] = D[f"shin.{S}"] @ rel
 
     pinned = np.zeros((T, 2), bool)
     shift = 0.0
