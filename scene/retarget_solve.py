@@ -121,7 +121,7 @@ def _frame(y: np.ndarray, zref: np.ndarray) -> np.ndarray:
 def steady_twist(F: np.ndarray, fps: float, skip: tuple[int, ...] = (0,)) -> np.ndarray:
     """Bone frames (T, B, 3, 3) with each bone's roll about Y steadied (see TWIST_MEDIAN); Y is kept.
     The roll is measured against a reference carried along Y by parallel transport (no roll of its
-    own), unwrapped, median-filtered and rate-limited, then put back. Bones in `skip` are unchanged."""
+    own), median-filtered and rate-limited, then put back. Bones in `skip` are unchanged."""
     T, B = F.shape[:2]
     if T < 3:
         return F
@@ -146,13 +146,17 @@ def steady_twist(F: np.ndarray, fps: float, skip: tuple[int, ...] = (0,)) -> np.
         idx = np.flatnonzero(ok[:, b])
         if idx.size < 3:
             continue
-        a = np.unwrap(psi[idx, b])
-        pad = np.pad(a, half, mode="edge")
-        med = np.median(np.lib.stride_tricks.sliding_window_view(pad, TWIST_MEDIAN), axis=-1)
+        # The median of the angle's cosine and sine (no wrap-around to unwrap), then the capped rate.
+        a = psi[idx, b]
+        window = np.lib.stride_tricks.sliding_window_view
+        cs = [np.median(window(np.pad(f(a), half, mode="edge"), TWIST_MEDIAN), axis=-1)
+              for f in (np.cos, np.sin)]
+        med = np.arctan2(cs[1], cs[0])
         lim = np.empty_like(med)
         lim[0] = med[0]
         for k in range(1, len(med)):
-            lim[k] = lim[k - 1] + np.clip(med[k] - lim[k - 1], -cap, cap)
+            step = (med[k] - lim[k - 1] + np.pi) % (2 * np.pi) - np.pi
+            lim[k] = lim[k - 1] + np.clip(step, -cap, cap)
         z = np.cos(lim)[:, None] * base[idx, b] + np.sin(lim)[:, None] * side[idx, b]
         y = Y[idx, b]
         out[idx, b] = np.stack([np.cross(y, z), y, z], axis=-1)
