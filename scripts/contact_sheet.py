@@ -1,5 +1,5 @@
 """A contact sheet of the retarget: the demo (Pose2Sim cam01) on our armature in the middle, on a
-Mixamo-named A-pose rig with other proportions on the left and on a generated Rigify rig on the
+Mixamo-named A-pose rig with other proportions (1.60 m) on the left and on a generated Rigify rig on the
 right (tests/retarget_rigs.py), at 4 frames, rendered with Workbench (each armature dressed in
 SCAIL's cylinders, scene/scail_rig.py, since bones do not render) from the front, orthographic.
 
@@ -20,7 +20,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-TILE = (480, 400)
+TILE = (440, 300)
 
 
 def _modules():
@@ -68,8 +68,8 @@ def main() -> None:
         cam = bpy.data.objects.new("SheetCamera", bpy.data.cameras.new("SheetCamera"))
         scene.collection.objects.link(cam)
         cam.data.type = "ORTHO"
-        cam.data.ortho_scale = 4.2
-        cam.location = (0.05, -8.0, 1.0)
+        cam.data.ortho_scale = 4.6
+        cam.location = (0.1, -8.0, 1.05)
         cam.rotation_euler = (np.pi / 2, 0, 0)
         scene.camera = cam
         scene.render.engine = "BLENDER_WORKBENCH"
@@ -98,9 +98,9 @@ def main() -> None:
         out = bpy.data.images.new("sheet", sheet.shape[1], sheet.shape[0], alpha=False)
         out.pixels.foreach_set(sheet.ravel())
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        out.filepath_raw = str(args.out.resolve())
-        out.file_format = "PNG"
-        out.save()
+        settings = scene.render.image_settings
+        settings.color_mode, settings.compression = "RGB", 100
+        out.save_render(str(args.out.resolve()), scene=scene)
         print(f"{args.out} ({args.out.stat().st_size // 1024} KB): frames {', '.join(map(str, frames))}")
 
 

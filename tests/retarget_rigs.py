@@ -112,7 +112,7 @@ def mixamo_rig(name: str = "Character", height: float = 1.60, arm_down_deg: floa
     turn = Matrix.Rotation(math.pi / 2, 4, "X")
     obj.matrix_world = Matrix.Translation(location) @ turn @ Matrix.Scale(0.01, 4)
     inv = np.array(obj.matrix_world.inverted())
-    to_arm = lambda p: inv[:3, :3] @ p + inv[:3, 3]  # noqa: E731
+    to_arm = lambda p: inv[:3, :3] @ (p + np.asarray(location)) + inv[:3, 3]  # noqa: E731
     view_layer = bpy.context.view_layer
     previous = view_layer.objects.active
     view_layer.objects.active = obj
