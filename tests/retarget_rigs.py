@@ -223,7 +223,9 @@ def figures(obj, measure_map, report: dict, source) -> dict[str, float]:
     - pos_cm: joint position error (median over frames and the 12 joints, cm) against our motion laid
       on the target's proportions: its hip centre where ours is, scaled by the hip-height ratio s,
       then each of its segments along ours (_chain_reference); pos_abs_cm: against our joints simply
-      scaled by s (this includes every difference in proportions, so it cannot reach 0);
+      scaled by s, pos_height_cm: by the height ratio (head top over the floor / our 1.72 m), both
+      from the target's floor point below its hips (these include every difference in proportions,
+      so they cannot reach 0);
     - flex_deg: knee and elbow flexion difference (median, deg; p95 too);
     - plant_ratio: planted-foot speed over the source's (the target's divided by s);
     - max_turn_deg: the largest turn of any bone between two frames."""
@@ -233,9 +235,13 @@ def figures(obj, measure_map, report: dict, source) -> dict[str, float]:
     s, yaw = sol.scale, sol.yaw
     pts = {k: v @ yaw.T for k, v in source.pts.items()}
     src_hipc = pts["pelvis"]
-    errs, abs_errs = [], []
+    errs, abs_errs, height_errs = [], [], []
     per_joint = {}
     ref = _chain_reference(pts, sol, s)
+    anchor = sol.joints["pelvis"] - s * pts["pelvis"]  # the target's floor point below its hips
+    rj = sol.rest_joints
+    floor = min(rj[f"{p}.{S}"][2] for p in ("ankle", "toe") for S in "LR")
+    r = (rj["head_top"][2] - floor) / (source.height_m or 1.72)
     for side, word in (("L", "left"), ("R", "right")):
         for j in JOINTS:
             e = np.linalg.norm(ev[f"{j}.{side}"] - ref[f"{j}.{side}"], axis=-1)
@@ -243,6 +249,8 @@ def figures(obj, measure_map, report: dict, source) -> dict[str, float]:
             per_joint[f"{j}.{side}"] = float(np.nanmedian(e) * 100)
             want = sol.joints["pelvis"] + s * (pts[f"{word}_{_OURS[j]}"] - src_hipc)
             abs_errs.append(np.linalg.norm(ev[f"{j}.{side}"] - want, axis=-1))
+            want_h = anchor + r * pts[f"{word}_{_OURS[j]}"]
+            height_errs.append(np.linalg.norm(ev[f"{j}.{side}"] - want_h, axis=-1))
     pos_cm = float(np.nanmedian(np.concatenate(errs)) * 100)
     flex = []
     for side, word in (("L", "left"), ("R", "right")):
@@ -273,6 +281,7 @@ def figures(obj, measure_map, report: dict, source) -> dict[str, float]:
     turn = np.degrees(np.arccos(np.clip((np.trace(rel, axis1=-2, axis2=-1) - 1) / 2, -1, 1)))
     return {"pos_cm": pos_cm, "pos_p95_cm": float(np.nanpercentile(np.concatenate(errs), 95) * 100),
             "pos_abs_cm": float(np.nanmedian(np.concatenate(abs_errs)) * 100),
+            "pos_height_cm": float(np.nanmedian(np.concatenate(height_errs)) * 100), "height_ratio": float(r),
             "flex_deg": float(np.nanmedian(flex)), "flex_p95_deg": float(np.nanpercentile(flex, 95)),
             "plant_src_mps": src_speed, "plant_tgt_mps": tgt_speed, "plant_ratio": tgt_speed / src_speed,
             "max_turn_deg": float(np.nanmax(turn)), "per_joint_cm": per_joint}
