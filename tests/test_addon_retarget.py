@@ -110,13 +110,16 @@ def test_a_twist_spike_is_steadied() -> None:
 
 
 def test_root_motion_is_kept_and_scaled(stage) -> None:
-    """The character's hip centre moves as ours does, times the hip-height ratio, and stands on
-    its own floor."""
+    """The character's hip centre moves as ours does, times the hip-height ratio (up and down too,
+    less what the planted feet hand the hips: a few centimetres)."""
     rep = stage.reports["mixamo"]
     sol = rep["solution"]
     ours = stage.source.pts["pelvis"]
     theirs = sol.joints["pelvis"]
-    np.testing.assert_allclose(theirs - theirs[0], sol.scale * (ours - ours[0]), atol=1e-6)
+    want = sol.scale * (ours - ours[0])
+    np.testing.assert_allclose(theirs[:, :2] - theirs[0, :2], want[:, :2], atol=1e-6)
+    dz = np.abs(theirs[:, 2] - theirs[0, 2] - want[:, 2])
+    assert np.median(dz) < 0.02 and dz.max() < 0.08, dz.max()
     assert 0.8 < sol.scale < 1.1  # a 1.60 m character with short thighs, from our 1.72 m subject
 
 
