@@ -169,7 +169,21 @@ def check_target(obj: bpy.types.Object | None, source: bpy.types.Object | None =
             if follows:
                 raise RetargetError(f"bone '{name}' follows another bone (its {follows[0].name} constraint), "
                                     "so keys on it would do nothing: map the control bone instead")
+        ik = [(pb.name, c.name) for pb in obj.pose.bones for c in pb.constraints
+              if c.type == "IK" and c.enabled and c.influence > 0 and set(chain) & _ik_chain(pb, c)]
+        if ik:
+            raise RetargetError(f"bone '{ik[0][0]}' is posed by its IK constraint '{ik[0][1]}', which would "
+                                "override the keys: set its influence to 0 (FK) first")
     return kind, bone_map
+
+
+def _ik_chain(pb, con) -> set[str]:
+    """The bones an IK constraint on `pb` moves (its chain_count; 0 means up to the root)."""
+    out, b, n = set(), pb, 0
+    while b is not None and (con.chain_count == 0 or n < con.chain_count):
+        out.add(b.name)
+        b, n = b.parent, n + 1
+    return out
 
 
 # --- solving and writing ----------------------------------------------------------------------------

@@ -268,6 +268,38 @@ def test_bad_targets_are_refused_with_the_scene_unchanged(stage, tmp_path) -> No
         _remove(tail)
 
 
+def test_an_ik_leg_is_refused_until_switched_off(stage) -> None:
+    obj = rigs.mixamo_rig("IKChar", location=(0, -9, 0))
+    try:
+        con = obj.pose.bones["mixamorig:LeftLeg"].constraints.new("IK")
+        con.chain_count = 2
+        before = _state(obj)
+        with pytest.raises(retarget.RetargetError, match="IK constraint"):
+            retarget.retarget(stage.source_arm, obj, source=stage.source)
+        assert _state(obj) == before
+        con.influence = 0.0
+        assert retarget.retarget(stage.source_arm, obj, source=stage.source)["keys"] > 0
+    finally:
+        _remove(obj)
+
+
+def test_gaps_in_our_motion_leave_gaps_in_the_keys(stage) -> None:
+    obj = rigs.mixamo_rig("GapChar", location=(0, -12, 0))
+    try:
+        pts = {k: v.copy() for k, v in stage.source.pts.items()}
+        for v in pts.values():
+            v[10:15] = np.nan
+        src = retarget.Source(pts, stage.source.frames, stage.source.fps, stage.source.planted, stage.folder)
+        retarget.retarget(stage.source_arm, obj, source=src)
+        n = len(stage.source.frames)
+        keyed = {round(k.co[0]) for fc in _fcurves(obj) for k in fc.keyframe_points}
+        gap = set(stage.source.frames[10:15].astype(int))
+        assert not keyed & gap and len(keyed) == n - 5
+        assert all(len(fc.keyframe_points) == n - 5 for fc in _fcurves(obj))
+    finally:
+        _remove(obj)
+
+
 def test_a_linked_rig_is_refused(stage, tmp_path) -> None:
     lib_file = tmp_path / "char.blend"
     obj = rigs.mixamo_rig("LinkedChar", location=(0, 9, 0))
