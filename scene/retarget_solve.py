@@ -18,8 +18,9 @@ The trunk chains (spine, neck) start where their first bone is, which need not b
 corresponds to that start on our side, so the shoulders land where ours are.
 
 Root motion: the hip centre follows ours scaled by s = the target's leg length / ours (hip height),
-from the point on the target's floor below its rest hips, turned about the vertical so that our
-subject's median heading (-Y in the scene) becomes the target's forward.
+starting over the target's rest hips (our first frame's hip centre goes there, our floor onto the
+target's floor), turned about the vertical so that our subject's median heading (-Y in the scene)
+becomes the target's forward.
 
 Twist is steadied first (steady_twist): a single landmark sets each bone's roll, and a few frames of
 a swapped heel and toe would otherwise spin a shin half a turn and back. Then the legs' twists are held
@@ -294,7 +295,10 @@ def solve(target: Target, bone_map: dict[str, list[str]], pts: dict[str, np.ndar
     T = F.shape[0]
     ours = {name: F[:, i] for i, name in enumerate(skeleton.BONE_NAMES)}
     floor = min(j[f"{p}.{S}"][2] for p in ("ankle", "toe") for S in SIDES)
-    anchor = np.array([j["pelvis"][0], j["pelvis"][1], floor])
+    # The character starts where it stands: our first hip position over its rest hips, on its floor.
+    ok = np.flatnonzero(np.isfinite(P["pelvis"]).all(-1))
+    first = P["pelvis"][ok[0]] if ok.size else np.zeros(3)
+    anchor = np.array([j["pelvis"][0] - s * first[0], j["pelvis"][1] - s * first[1], floor])
     hipc = anchor + s * P["pelvis"]
 
     D: dict[str, np.ndarray] = {"pelvis": ours["pelvis"] @ C["pelvis"].T}

@@ -224,7 +224,7 @@ def figures(obj, measure_map, report: dict, source) -> dict[str, float]:
       on the target's proportions: its hip centre where ours is, scaled by the hip-height ratio s,
       then each of its segments along ours (_chain_reference); pos_abs_cm: against our joints simply
       scaled by s, pos_height_cm: by the height ratio (head top over the floor / our 1.72 m), both
-      from the target's floor point below its hips (these include every difference in proportions,
+      from the root's anchor on the target's floor (these include every difference in proportions,
       so they cannot reach 0);
     - flex_deg: knee and elbow flexion difference (median, deg; p95 too);
     - plant_ratio: planted-foot speed over the source's (the target's divided by s);
@@ -238,7 +238,7 @@ def figures(obj, measure_map, report: dict, source) -> dict[str, float]:
     errs, abs_errs, height_errs = [], [], []
     per_joint = {}
     ref = _chain_reference(pts, sol, s)
-    anchor = sol.joints["pelvis"] - s * pts["pelvis"]  # the target's floor point below its hips
+    anchor = sol.joints["pelvis"] - s * pts["pelvis"]  # where our world's origin lands (on its floor)
     rj = sol.rest_joints
     floor = min(rj[f"{p}.{S}"][2] for p in ("ankle", "toe") for S in "LR")
     r = (rj["head_top"][2] - floor) / (source.height_m or 1.72)

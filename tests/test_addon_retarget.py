@@ -93,6 +93,39 @@ def test_no_bone_flips_between_frames(stage, kind) -> None:
     assert stage.figs[kind]["max_turn_deg"] < 90.0
 
 
+def test_a_copy_of_our_armature_moves_as_ours(stage) -> None:
+    """Onto a copy of our own armature (a T-pose rest with our bone names, moved 2 m aside) and
+    without foot planting, every bone head follows ours to the millimetre, 2 m aside and standing on
+    the copy's own floor (its rest feet's height): rest frames, scale (1), facing and root motion add
+    nothing of their own."""
+    src = stage.source_arm
+    copy = src.copy()
+    copy.data = src.data.copy()
+    copy.animation_data_clear()
+    del copy["hp3d_output"]
+    copy.location.x += 2.0
+    bpy.context.scene.collection.objects.link(copy)
+    bpy.context.view_layer.update()
+    try:
+        plain = retarget.Source(stage.source.pts, stage.source.frames, stage.source.fps, None, stage.folder)
+        rep = retarget.retarget(src, copy, source=plain)
+        assert rep["kind"] == "humanpose3d" and rep["scale"] == pytest.approx(1.0)
+        rj = rep["solution"].rest_joints  # its floor: its rest pose's lowest ankle or toe
+        floor = min(rj[f"{p}.{S}"][2] for p in ("ankle", "toe") for S in "LR")
+        scene = bpy.context.scene
+        worst = 0.0
+        for f in stage.source.frames[::7].astype(int):
+            scene.frame_set(int(f))
+            for name in ("pelvis", "thigh.L", "shin.R", "foot.L", "upper_arm.R", "forearm.L", "hand.R",
+                         "head"):
+                a = np.array(src.matrix_world @ src.pose.bones[name].head)
+                b = np.array(copy.matrix_world @ copy.pose.bones[name].head) - (2.0, 0, floor)
+                worst = max(worst, float(np.linalg.norm(a - b)))
+        assert worst < 0.005, worst
+    finally:
+        _remove(copy)
+
+
 def test_a_twist_spike_is_steadied() -> None:
     """Two frames of a flipped twist reference (a swapped heel and toe) are removed; a slow genuine
     roll is kept."""
