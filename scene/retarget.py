@@ -285,6 +285,7 @@ def _write(obj, target: Target, sol: Solution, quats: np.ndarray, loc: np.ndarra
     ad = obj.animation_data
     old = ad.action if ad is not None else None
     old_slot = getattr(ad, "action_slot", None) if ad is not None else None
+    old_fake = old.use_fake_user if old is not None else False
     if old is not None:
         old.use_fake_user = True
     action = None
@@ -308,6 +309,8 @@ def _write(obj, target: Target, sol: Solution, quats: np.ndarray, loc: np.ndarra
             if old_slot is not None and old is not None:
                 obj.animation_data.action_slot = old_slot
             bpy.data.actions.remove(action)
+        if old is not None:
+            old.use_fake_user = old_fake
         raise
 
 
@@ -335,11 +338,9 @@ def retarget(source_arm: bpy.types.Object, target_obj: bpy.types.Object, bone_ma
             for pb in ik_fk:
                 pb["IK_FK"] = 1.0
             quats, loc = _evaluated_bases(target_obj, target, sol, bone_map)
-        except Exception:
+        finally:  # as it was until the keys are written
             for pb, v in zip(ik_fk, saved_ik):
                 pb["IK_FK"] = v
-            raise
-        finally:
             if old is not None:
                 ad.action = old
     else:

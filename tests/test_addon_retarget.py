@@ -333,6 +333,32 @@ def test_gaps_in_our_motion_leave_gaps_in_the_keys(stage) -> None:
         _remove(obj)
 
 
+def test_a_failure_while_keying_leaves_nothing_half_keyed(stage, monkeypatch) -> None:
+    """Writing fails on the fifth F-curve: the new action is removed and the old one is back."""
+    obj = rigs.mixamo_rig("HalfChar", location=(0, -18, 0))
+    try:
+        old = bpy.data.actions.new("Dance")
+        obj.animation_data_create().action = old
+        if hasattr(obj.animation_data, "action_slot") and obj.animation_data.action_slot is None:
+            obj.animation_data.action_slot = old.slots.new(obj.id_type, obj.name)
+        real, calls = retarget.keyframes.write_vector, []
+
+        def failing(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 5:
+                raise RuntimeError("disk full")
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(retarget.keyframes, "write_vector", failing)
+        actions = set(bpy.data.actions)
+        with pytest.raises(RuntimeError, match="disk full"):
+            retarget.retarget(stage.source_arm, obj, source=stage.source)
+        assert set(bpy.data.actions) == actions
+        assert obj.animation_data.action == old and not old.use_fake_user
+    finally:
+        _remove(obj)
+
+
 def test_a_linked_rig_is_refused(stage, tmp_path) -> None:
     lib_file = tmp_path / "char.blend"
     obj = rigs.mixamo_rig("LinkedChar", location=(0, 9, 0))
@@ -385,6 +411,26 @@ def test_the_panel_draws(stage) -> None:
     assert_drawn_names_exist(calls, bpy.ops)
     ops = {args[0] for name, args, _ in calls if name == "operator"}
     assert "humanpose3d.retarget" in ops and "humanpose3d.retarget_export_fbx" in ops
+
+
+def test_the_button_applies_the_edited_map_and_exports(stage, tmp_path) -> None:
+    """Rows edited in the panel are what Apply uses (a hand left out stays unkeyed), and Export
+    Character FBX writes the file the panel names."""
+    props = bpy.context.scene.hp3d_retarget
+    obj = rigs.mixamo_rig("EditedChar", location=(0, -15, 0))
+    try:
+        props.source = stage.source_arm
+        props.target = obj
+        next(it for it in props.bones if it.slot == "hand.L").bones = ""
+        assert bpy.ops.humanpose3d.retarget() == {"FINISHED"}
+        keyed = {fc.data_path.split('"')[1] for fc in _fcurves(obj)}
+        assert "mixamorig:LeftHand" not in keyed and "mixamorig:RightHand" in keyed
+        props.fbx_path = str(tmp_path / "edited.fbx")
+        assert bpy.ops.humanpose3d.retarget_export_fbx() == {"FINISHED"}
+        assert (tmp_path / "edited.fbx").stat().st_size > 10_000
+    finally:
+        props.target = None
+        _remove(obj)
 
 
 # --- FBX ---------------------------------------------------------------------------------------------
