@@ -7,6 +7,8 @@
     python headless.py -- VIDEO --height 1.72 --out DIR [...]          (with the bpy module)
     python headless.py -- --import-result DIR/STEM --blend F           (skip the engine)
     python headless.py -- --import-sam3d RESULT.pkl|npz --blend F      (SAM 3D Body meshes)
+    python headless.py -- ... --retarget-to CHAR.blend --target-armature NAME [--character-fbx F]
+        (open CHAR.blend, build the scene in it, key the character NAME with the motion)
 
 Every option of `python -m engine run` is accepted after `--`, the further videos of a calibrated
 run too (they follow the first, before any option); `-- --help` lists them. With the
@@ -73,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
                         "the rig without rendering")
     p.add_argument("--scail-engine", choices=("auto", "workbench", "cycles"), default="auto",
                    help="Blender engine for --scail-blender (default: the faster, timed on one frame)")
+    p.add_argument("--retarget-to", type=Path, metavar="FILE.blend",
+                   help="open this .blend (a character) instead of an empty scene, build the result in it "
+                        "and retarget the motion onto --target-armature (see README, Retargeting)")
+    p.add_argument("--target-armature", metavar="NAME", help="the character's armature in --retarget-to")
+    p.add_argument("--character-fbx", type=Path, metavar="FILE",
+                   help="with --retarget-to: export the character and its motion as FBX (--fbx-preset axes)")
     p.add_argument("--engine-python", metavar="PY",
                    help="run the engine in a child process of this Python (one with the engine's "
                         "requirements), e.g. when Blender's own Python lacks mediapipe")
@@ -143,6 +151,14 @@ def main(argv: list[str] | None = None) -> int:
         return _batch(ours, rest[1:], cli)
     if ours.import_sam3d is not None:
         return _import_sam3d(ours, rest)
+    paired = (ours.retarget_to is None) == (ours.target_armature is None)
+    if not paired or (ours.character_fbx and not ours.retarget_to):
+        sys.stderr.write("error: --retarget-to FILE.blend and --target-armature NAME go together "
+                         "(--character-fbx needs them)\n")
+        return 2
+    if ours.retarget_to is not None and not ours.retarget_to.is_file():
+        sys.stderr.write(f"error: --retarget-to: no such file {ours.retarget_to}\n")
+        return 2
     if ours.import_result is not None:
         if rest:
             sys.stderr.write(f"error: --import-result takes no engine options, got {' '.join(rest)}\n")
@@ -165,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
 
     build = import_module(f"{PACKAGE}.scene.build")
     export = import_module(f"{PACKAGE}.scene.export")
-    if not ours.keep_scene:
+    if ours.retarget_to is not None:  # the character's file is the scene
+        bpy.ops.wm.open_mainfile(filepath=str(ours.retarget_to.resolve()))
+    elif not ours.keep_scene:
         bpy.ops.wm.read_factory_settings(use_empty=True)
     try:
         result = build.load_result(folder)
@@ -188,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         ours.bvh.parent.mkdir(parents=True, exist_ok=True)
         export.export_bvh(ours.bvh, built["armature"])
         print(f"bvh: {ours.bvh}")
+    if ours.retarget_to is not None and _retarget(ours, built):
+        return 1
     if ours.scail_blender or (cfg is not None and cfg.scail):
         size = cfg.scail_size if cfg is not None else None
         if _scail_blender(built["armature"], result, size, ours.scail_blender, ours.scail_engine):
@@ -197,6 +217,34 @@ def main(argv: list[str] | None = None) -> int:
         bpy.ops.wm.save_as_mainfile(filepath=str(ours.blend.resolve()), check_existing=False)
         print(f"blend: {ours.blend}")
     print(f"done in {time.perf_counter() - t0:.1f} s ({folder})")
+    return 0
+
+
+def _retarget(ours, built) -> int:
+    """--target-armature NAME in the opened --retarget-to file: key it with the motion
+    (scene/retarget.py) and, with --character-fbx, export it. Returns an exit code."""
+    from importlib import import_module
+
+    import bpy
+
+    retarget = import_module(f"{PACKAGE}.scene.retarget")
+    target = bpy.data.objects.get(ours.target_armature)
+    try:
+        if target is None:
+            raise retarget.RetargetError(f"no object '{ours.target_armature}' in {ours.retarget_to}")
+        if target.name not in bpy.context.view_layer.objects:  # kept in the file, not in the scene
+            bpy.context.scene.collection.objects.link(target)
+            bpy.context.view_layer.update()
+        rep = retarget.retarget(built["armature"], target)
+    except (retarget.RetargetError, OSError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    kept = f", previous action '{rep['old_action']}' kept" if rep["old_action"] else ""
+    print(f"retarget: {target.name} ({rep['kind']}), {rep['keys']} keys, scale {rep['scale']:.3f}, "
+          f"{rep['pinned_frames']} frames with a planted foot{kept}")
+    if ours.character_fbx is not None:
+        out = retarget.export_character_fbx(ours.character_fbx, target, ours.fbx_preset)
+        print(f"character fbx: {out}")
     return 0
 
 

@@ -12,6 +12,11 @@ def _classes() -> tuple:
         import_result,
         import_sam3d,
         preferences,
+        retarget,
+        retarget_detect,
+        retarget_export_fbx,
+        retarget_preset_load,
+        retarget_preset_save,
         run,
         scail_build,
         scail_render,
@@ -22,7 +27,10 @@ def _classes() -> tuple:
     return (preferences.HP3D_AP_preferences, run.HP3D_OT_run, cancel.HP3D_OT_cancel,
             view_add.HP3D_OT_view_add, view_remove.HP3D_OT_view_remove,
             import_result.HP3D_OT_import_result, import_sam3d.HP3D_OT_import_sam3d,
-            scail_build.HP3D_OT_scail_build, scail_render.HP3D_OT_scail_render)
+            scail_build.HP3D_OT_scail_build, scail_render.HP3D_OT_scail_render,
+            retarget.HP3D_OT_retarget, retarget_export_fbx.HP3D_OT_retarget_export_fbx,
+            retarget_detect.HP3D_OT_retarget_detect, retarget_preset_save.HP3D_OT_retarget_preset_save,
+            retarget_preset_load.HP3D_OT_retarget_preset_load)
 
 
 def register() -> None:

@@ -29,6 +29,11 @@ def user_folder(*parts: str) -> Path:
         return Path(tempfile.gettempdir(), *parts)
 
 
+def bone_map_presets() -> Path:
+    """Where retarget bone map presets are saved: the extension's user folder, bone_maps/."""
+    return user_folder("bone_maps")
+
+
 def output_dir(props) -> Path:
     """Absolute output folder; a blend-relative path in an unsaved file goes to user_folder()."""
     raw = props.output_dir.strip() or "//hp3d_output/"

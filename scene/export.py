@@ -116,10 +116,11 @@ def _renamed_bones(armature: bpy.types.Object, names: dict[str, str]):
 
 
 def export_fbx(path: str | Path, armature: bpy.types.Object, extra: tuple = (),
-               preset: str = "unity") -> Path:
+               preset: str = "unity", deform_only: bool = False) -> Path:
     """Write `armature` with its action over the scene's frame range to `path`, and the `extra`
     objects (the body mesh and its rig: a skinned mesh) with it. `preset`: one of FBX_PRESETS;
-    "mixamo" exports our bones under Mixamo's names (MIXAMO_NAMES) and leaves them as they were."""
+    "mixamo" exports our bones under Mixamo's names (MIXAMO_NAMES) and leaves them as they were.
+    `deform_only`: only the deforming bones (a control rig's DEF- bones, their motion baked)."""
     if preset not in FBX_PRESETS:
         raise ValueError(f"unknown FBX preset {preset!r}; choose from {', '.join(FBX_PRESETS)}")
     ensure_fbx_addon()
@@ -127,6 +128,7 @@ def export_fbx(path: str | Path, armature: bpy.types.Object, extra: tuple = (),
     settings = dict(FBX_PRESETS[preset])
     if extra:
         settings["object_types"] = {"ARMATURE", "MESH"}
+    settings["use_armature_deform_only"] = deform_only
     names = MIXAMO_NAMES if preset == "mixamo" else {}
     with _selected([armature, *extra], armature), _renamed_bones(armature, names):
         result = bpy.ops.export_scene.fbx(filepath=str(path), **settings)

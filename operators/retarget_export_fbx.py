@@ -1,0 +1,39 @@
+"""Export Character FBX: the character picked in the retarget panel, with its motion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+from bpy.types import Operator
+
+
+class HP3D_OT_retarget_export_fbx(Operator):
+    """Export the character (its armature, meshes and motion) as FBX"""
+
+    bl_idname = "humanpose3d.retarget_export_fbx"
+    bl_label = "Export Character FBX"
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        props = getattr(context.scene, "hp3d_retarget", None)
+        return props is not None and props.target is not None
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        from ..scene import retarget
+
+        props = context.scene.hp3d_retarget
+        raw = props.fbx_path.strip() or "//character.fbx"
+        if raw.startswith("//") and not bpy.data.filepath:
+            from .settings import user_folder
+
+            path = user_folder("characters") / Path(raw[2:]).name
+        else:
+            path = Path(bpy.path.abspath(raw))
+        try:
+            out = retarget.export_character_fbx(path, props.target)
+        except (RuntimeError, OSError) as exc:
+            self.report({"ERROR"}, f"FBX export failed: {exc}")
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"wrote {out}")
+        return {"FINISHED"}

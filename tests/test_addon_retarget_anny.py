@@ -1,0 +1,55 @@
+"""Retargeting onto Anny's rig (104 bones, A-pose, split limbs: upperarm01/02, lowerleg01/02 ...) as
+scene/body_mesh.py builds it, on the session's demo result; the same figures as test_addon_retarget.py.
+Needs the anny package (torch, roma, warp-lang), which has no Python 3.13 wheel here: the Makefile's
+test-py313 leaves this module out, as it does test_mesh_blender.py."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+bpy = pytest.importorskip("bpy")
+import retarget_rigs as rigs  # noqa: E402
+from conftest import load_headless  # noqa: E402
+
+load_headless().load_package()
+build = importlib.import_module("humanpose3d.scene.build")
+retarget = importlib.import_module("humanpose3d.scene.retarget")
+
+
+@pytest.fixture(scope="module")
+def anny(cam01_run) -> SimpleNamespace:
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    out = build.build_scene(build.load_result(Path(cam01_run.result.out_dir)), bpy.context.scene)
+    source = retarget.load_source(out["armature"])
+    obj = rigs.anny_rig()
+    rep = retarget.retarget(out["armature"], obj, source=source)
+    fig = rigs.figures(obj, rep["map"], rep, source)
+    print(f"\nanny: joints {fig['pos_cm']:.2f} cm (simply scaled {fig['pos_abs_cm']:.2f}), flexion "
+          f"{fig['flex_deg']:.2f} deg, planted feet {fig['plant_ratio']:.2f}x, largest turn "
+          f"{fig['max_turn_deg']:.1f} deg")
+    yield SimpleNamespace(obj=obj, rep=rep, fig=fig)
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+def test_anny_map_takes_whole_chains(anny) -> None:
+    m = anny.rep["map"]
+    assert anny.rep["kind"] == "anny" and not anny.rep["evaluated"]
+    assert m["upper_arm.L"] == ["upperarm01.L", "upperarm02.L"]
+    assert m["shin.R"] == ["lowerleg01.R", "lowerleg02.R"]
+    assert m["spine"][0] == "spine05" and m["pelvis"] == ["root"]
+
+
+def test_anny_figures(anny) -> None:
+    f = anny.fig
+    assert f["pos_cm"] < 3.0 and f["flex_deg"] < 3.0
+    assert f["plant_ratio"] <= 1.2 and f["max_turn_deg"] < 90.0
+
+
+def test_anny_fingers_and_toes_are_left_alone(anny) -> None:
+    fcs = retarget.keyframes.fcurve_collection(anny.obj)
+    keyed = {fc.data_path.split('"')[1] for fc in fcs}
+    assert not {b for b in keyed if b.startswith(("finger", "toe", "metacarpal", "eye"))}
