@@ -143,7 +143,8 @@ def anny_rig(name: str = "Anny", location=(-1.5, 0.0, 0.0)):
         rest = body.rest_state(body.default_phenotype(), torch.zeros(1, len(body.local_labels)))
     P = rest["P"].numpy().astype(np.float64).copy()
     P[:, :3, 3] += np.asarray(location) - np.array([0, 0, P[:, 2, 3].min() - 0.02])
-    return body_mesh._build_rig(name, list(body.bones), np.array(body.parents), P, bpy.context.scene.collection)
+    return body_mesh._build_rig(name, list(body.bones), np.array(body.parents), P,
+                                bpy.context.scene.collection)
 
 
 # --- figures ----------------------------------------------------------------------------------------
