@@ -9,6 +9,7 @@ from __future__ import annotations
 def _classes() -> tuple:
     from . import (
         cancel,
+        export_fbx,
         import_result,
         import_sam3d,
         preferences,
@@ -26,7 +27,8 @@ def _classes() -> tuple:
 
     return (preferences.HP3D_AP_preferences, run.HP3D_OT_run, cancel.HP3D_OT_cancel,
             view_add.HP3D_OT_view_add, view_remove.HP3D_OT_view_remove,
-            import_result.HP3D_OT_import_result, import_sam3d.HP3D_OT_import_sam3d,
+            export_fbx.HP3D_OT_export_fbx, import_result.HP3D_OT_import_result,
+            import_sam3d.HP3D_OT_import_sam3d,
             scail_build.HP3D_OT_scail_build, scail_render.HP3D_OT_scail_render,
             retarget.HP3D_OT_retarget, retarget_export_fbx.HP3D_OT_retarget_export_fbx,
             retarget_detect.HP3D_OT_retarget_detect, retarget_preset_save.HP3D_OT_retarget_preset_save,

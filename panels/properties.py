@@ -140,6 +140,16 @@ class HP3D_PG_settings(PropertyGroup):
                             description="Replace an earlier result for the same video")
     result_dir: StringProperty(name="Result", subtype="DIR_PATH", options=PATH_OPTIONS,
                                description="A finished output folder (<Output>/<video name>/)")
+    # Export FBX (scene/export.py's presets) of the result's armature and body mesh.
+    fbx_path: StringProperty(name="FBX", subtype="FILE_PATH", options=PATH_OPTIONS, default="",
+                             description="Where Export FBX writes; empty: next to the .blend file "
+                                         "(the extension's user folder when it is unsaved), named "
+                                         "after the armature")
+    fbx_preset: EnumProperty(name="Preset", default="unity",
+                             items=[("unity", "Unity", "Y up, metres"),
+                                    ("unreal", "Unreal", "Z up, X forward, centimetres"),
+                                    ("mixamo", "Mixamo", "Unity's axes, bones named mixamorig:Hips, ...")],
+                             description="FBX axes, units and bone names for the target engine")
     # Live state of a run, shown by the panel.
     progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR")
     stage: StringProperty(name="Stage", default="")

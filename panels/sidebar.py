@@ -62,6 +62,11 @@ class HP3D_PT_main(Panel):
         box.prop(props, "result_dir")
         box.operator("humanpose3d.import_result", icon="IMPORT")
         box.operator("humanpose3d.import_sam3d", icon="OUTLINER_OB_MESH")
+        box = layout.box()
+        row = box.row(align=True)
+        row.prop(props, "fbx_preset", text="")
+        row.operator("humanpose3d.export_fbx", icon="EXPORT")
+        box.prop(props, "fbx_path")
 
 
 def draw_cameras(box: bpy.types.UILayout, props) -> None:

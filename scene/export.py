@@ -115,6 +115,14 @@ def _renamed_bones(armature: bpy.types.Object, names: dict[str, str]):
             bones[new].name = old
 
 
+def body_of(armature: bpy.types.Object) -> tuple:
+    """(rig, mesh) of the body mesh built with `armature` (scene/body_mesh.py names them after it),
+    or () when the result had no --mesh."""
+    rig = bpy.data.objects.get(f"{armature.name}_body_rig")
+    mesh = bpy.data.objects.get(f"{armature.name}_body")
+    return (rig, mesh) if rig is not None and mesh is not None else ()
+
+
 def export_fbx(path: str | Path, armature: bpy.types.Object, extra: tuple = (),
                preset: str = "unity", deform_only: bool = False) -> Path:
     """Write `armature` with its action over the scene's frame range to `path`, and the `extra`

@@ -190,3 +190,23 @@ def test_headless_exports_with_a_preset_and_bvh(cam01_run, tmp_path: Path) -> No
     assert f"fbx: {fbx} (mixamo)" in out.stdout and f"bvh: {bvh}" in out.stdout
     assert b"mixamorig:Hips" in fbx.read_bytes()
     assert bvh.read_text().startswith("HIERARCHY\nROOT pelvis")
+
+
+def test_panel_export_fbx_writes_the_chosen_preset(exported, cam01_run, addon, tmp_path: Path) -> None:
+    """The sidebar's Export FBX: the imported result's armature with the panel's preset, which
+    re-imports with the same joints as the scene/export.py file of that preset."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    props = bpy.context.scene.hp3d
+    assert not bpy.ops.humanpose3d.export_fbx.poll()  # nothing of ours to export yet
+    assert bpy.ops.humanpose3d.import_result(directory=str(cam01_run.result.out_dir)) == {"FINISHED"}
+    props.fbx_preset, props.fbx_path = "unreal", str(tmp_path / "sub" / "panel.fbx")
+    assert bpy.ops.humanpose3d.export_fbx() == {"FINISHED"}
+    path = tmp_path / "sub" / "panel.fbx"
+    assert _fbx_unit_scale(path) == 1.0  # Unreal's centimetres
+    _fresh_scene(exported)
+    forward, up = FBX_IMPORT_AXES["unreal"]
+    assert bpy.ops.import_scene.fbx(filepath=str(path), anim_offset=0.0, axis_forward=forward,
+                                    axis_up=up) == {"FINISHED"}
+    arm = _imported_armature()
+    assert sorted(b.name for b in arm.data.bones) == sorted(exported.names)
+    assert max(_position_errors(exported, arm)) < TOL_M
