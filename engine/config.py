@@ -59,6 +59,7 @@ class RunConfig:
     views: tuple[Path, ...] = ()  # further calibrated cameras' videos (multiview.py); needs calib
     calib: Path | None = None  # Pose2Sim calibration TOML of `video` and `views` (calibration.py)
     sync_offsets: tuple[int, ...] | None = None  # frames each video starts late by; None: from motion
+    people: str = "largest"  # whom to follow: largest, all, N or ID,ID (engine.people)
 
     def __post_init__(self) -> None:
         self.video = Path(self.video)
@@ -126,6 +127,19 @@ class RunConfig:
             raise EngineError(f"--lifter-layout must be coco17 or h36m17, got {self.lifter_layout}")
         if self.scail_size is not None:
             check_scail_size(self.scail_size)
+        self._validate_people()
+
+    def _validate_people(self) -> None:
+        from .people import parse_people
+
+        self.people = str(self.people).strip().lower()
+        if parse_people(self.people) == "largest":
+            return
+        if self.calib is not None:
+            raise EngineError("--people follows several people in one video; with --calib the "
+                              "cameras follow the largest person")
+        if self.roi is not None:
+            raise EngineError("--roi picks one person; it cannot be combined with --people")
 
     def _validate_views(self) -> None:
         if self.views and self.calib is None:
