@@ -49,6 +49,7 @@ sys.path.insert(0, str(_ROOT / "benchmarks"))
 CACHE = Path(__file__).resolve().parent / ".cache" / "people"
 CACHE_VERSION = 2
 REPROJ_PX = 25.0
+MIN_PERSON_FRAMES = 10
 VIS = 0.5
 
 
@@ -211,6 +212,9 @@ def multiview_reference(cams, tracks: list[tuple[dict, dict]], frames: int) -> t
                 persons[p], last_seen[p] = centres[g], f
             out.append((p, members, X))
         labelled.append(out)
+    # A "person" seen in a few frames only is a chance agreement of stray poses, not a person.
+    counts = np.bincount([p for people in labelled for p, _, _ in people], minlength=len(persons))
+    labelled = [[g for g in people if counts[g[0]] >= MIN_PERSON_FRAMES] for people in labelled]
     return labelled, persons
 
 
