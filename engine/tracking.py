@@ -30,6 +30,8 @@ from .joint_sets import MP_MIRROR
 
 VISIBLE = 0.5  # a landmark counts for distances and boxes from this visibility on
 _INFEASIBLE = 1e6
+MAX_COAST = 6  # frames a track's prediction extrapolates its velocity
+MAX_SPEED = 0.15  # person sizes per frame
 
 
 @dataclass
@@ -95,11 +97,18 @@ def _distance(a_px: np.ndarray, a_vis: np.ndarray, b_px: np.ndarray, b_vis: np.n
     return float(np.sum(w[ok] * d) / np.sum(w[ok]) / scale)
 
 
-def same_person(a: Pose, b: Pose, threshold: float = 0.15) -> bool:
+def same_person(a: Pose, b: Pose, near: float = 0.1, share: float = 0.5) -> bool:
     """Two poses of one frame that describe the same body (two searches found the same person,
-    or one found only part of it)."""
-    d = keypoint_distance(a.pixels, a.visibility, b.pixels, b.visibility, max(size(a.box), size(b.box)))
-    return d < threshold or iou(a.box, b.box) > 0.7
+    or one found only part of it): at least `share` of the landmarks both see lie within `near`
+    person sizes of each other (left and right as labelled or exchanged), or the boxes nearly
+    coincide. Two different people, however close, rarely share half their landmarks."""
+    scale = max(size(a.box), size(b.box))
+    mirror = list(MP_MIRROR)
+    for bp, bv in ((b.pixels, b.visibility), (b.pixels[mirror], b.visibility[mirror])):
+        ok = (a.visibility > VISIBLE) & (bv > VISIBLE)
+        if ok.sum() >= 3 and np.mean(np.linalg.norm(a.pixels[ok] - bp[ok], axis=1) < near * scale) >= share:
+            return True
+    return iou(a.box, b.box) > 0.7
 
 
 def deduplicate(poses: list[Pose]) -> list[Pose]:
@@ -124,8 +133,9 @@ class Track:
     frames: dict[int, Pose] = field(default_factory=dict)  # frame index → pose
 
     def predict(self, i: int) -> np.ndarray:
-        """Landmarks at frame i by constant velocity (the whole body moves together)."""
-        return self.pixels + self.velocity * (i - self.last)
+        """Landmarks at frame i by constant velocity (the whole body moves together), for at most
+        MAX_COAST frames: further on, a guess would carry the track onto someone else."""
+        return self.pixels + self.velocity * min(i - self.last, MAX_COAST)
 
     def predicted_box(self, i: int) -> tuple[float, float, float, float]:
         return pose_box(self.predict(i), self.visibility)
@@ -136,7 +146,11 @@ class Track:
         if both.sum() >= 3:
             step = np.median(pose.pixels[both] - self.pixels[both], axis=0) / gap
             # Smoothed: one noisy frame should not throw the prediction.
-            self.velocity = step if self.hits == 1 else 0.5 * self.velocity + 0.5 * step
+            v = step if self.hits == 1 else 0.5 * self.velocity + 0.5 * step
+            # A body moves at most MAX_SPEED of its size per frame; more is a pose that jumped.
+            limit = MAX_SPEED * size(pose.box)
+            speed = float(np.linalg.norm(v))
+            self.velocity = v * (limit / speed) if speed > limit else v
         self.pixels, self.visibility, self.last = pose.pixels.copy(), pose.visibility.copy(), i
         self.hits += 1
         self.frames[i] = pose
