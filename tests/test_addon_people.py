@@ -39,7 +39,8 @@ def test_one_armature_and_camera_per_person(addon, people_folder):
     a1, a2 = (bpy.data.objects[n] for n in arms)
     assert a1["hp3d_person"] == 1 and a2["hp3d_person"] == 2
     assert tuple(a1.color) != tuple(a2.color)
-    assert tuple(a1.data.bones[0].color.custom.normal) == pytest.approx(build.person_colour(1)[:3], abs=1 / 255)
+    bone_colour = tuple(a1.data.bones[0].color.custom.normal)
+    assert bone_colour == pytest.approx(build.person_colour(1)[:3], abs=1 / 255)
     # One world for both: the two people stand apart (the man on the shed, the woman below),
     # and their cameras coincide.
     scene = bpy.context.scene
