@@ -31,7 +31,7 @@ from .joint_sets import MP_MIRROR
 VISIBLE = 0.5  # a landmark counts for distances and boxes from this visibility on
 _INFEASIBLE = 1e6
 MAX_COAST = 6  # frames a track's prediction extrapolates its velocity
-MAX_SPEED = 0.15  # person sizes per frame
+MAX_SPEED = 0.2  # person sizes per frame
 
 
 @dataclass
@@ -72,6 +72,14 @@ def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def contained(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """The share of the smaller box that lies inside the other."""
+    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    smaller = min(a[2] * a[3], b[2] * b[3])
+    return iw * ih / smaller if smaller > 0 else 0.0
+
+
 def size(box: tuple[float, ...]) -> float:
     """A person's size in pixels: their box diagonal (never below 16 px)."""
     return max(float(np.hypot(box[2], box[3])), 16.0)
@@ -101,13 +109,17 @@ def same_person(a: Pose, b: Pose, near: float = 0.1, share: float = 0.5) -> bool
     """Two poses of one frame that describe the same body (two searches found the same person,
     or one found only part of it): at least `share` of the landmarks both see lie within `near`
     person sizes of each other (left and right as labelled or exchanged), or the boxes nearly
-    coincide. Two different people, however close, rarely share half their landmarks."""
+    coincide, or one crop's landmarker reported both and one lies mostly inside the other (its
+    second pose is then a double detection: another person in that crop has a crop of their own).
+    Two different people, however close, rarely share half their landmarks."""
     scale = max(size(a.box), size(b.box))
     mirror = list(MP_MIRROR)
     for bp, bv in ((b.pixels, b.visibility), (b.pixels[mirror], b.visibility[mirror])):
         ok = (a.visibility > VISIBLE) & (bv > VISIBLE)
         if ok.sum() >= 3 and np.mean(np.linalg.norm(a.pixels[ok] - bp[ok], axis=1) < near * scale) >= share:
             return True
+    if a.source is not None and a.source == b.source and contained(a.box, b.box) > 0.5:
+        return True
     return iou(a.box, b.box) > 0.7
 
 
@@ -131,6 +143,11 @@ class Track:
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # px per frame, of the body
     hits: int = 1
     frames: dict[int, Pose] = field(default_factory=dict)  # frame index → pose
+    size: float = 0.0  # the person's typical size: a running mean over whole-body poses
+
+    def __post_init__(self) -> None:
+        if not self.size:
+            self.size = size(pose_box(self.pixels, self.visibility))
 
     def predict(self, i: int) -> np.ndarray:
         """Landmarks at frame i by constant velocity (the whole body moves together), for at most
@@ -148,10 +165,12 @@ class Track:
             # Smoothed: one noisy frame should not throw the prediction.
             v = step if self.hits == 1 else 0.5 * self.velocity + 0.5 * step
             # A body moves at most MAX_SPEED of its size per frame; more is a pose that jumped.
-            limit = MAX_SPEED * size(pose.box)
+            limit = MAX_SPEED * self.size
             speed = float(np.linalg.norm(v))
             self.velocity = v * (limit / speed) if speed > limit else v
         self.pixels, self.visibility, self.last = pose.pixels.copy(), pose.visibility.copy(), i
+        if (pose.visibility > VISIBLE).sum() >= 12:  # a partial pose's box says little of the size
+            self.size = 0.8 * self.size + 0.2 * size(pose.box)
         self.hits += 1
         self.frames[i] = pose
 
@@ -176,20 +195,26 @@ class Tracker:
                 if i - t.last <= (self.max_gap if t.hits >= self.confirm else 1)]
 
     def cost(self, track: Track, pose: Pose, i: int) -> float:
-        """Keypoint distance plus box overlap; where the landmarks disagree (a body turning fast,
-        a flip), the boxes' centres stand in for them at a fixed penalty, so a keypoint match,
-        when there is one, wins."""
-        gate = self.gate * (1.0 + (i - track.last) / self.max_gap)
+        """Keypoint distance plus box overlap. Where the landmarks disagree (a body turning fast,
+        a flip) the boxes' centres stand in for them at a fixed penalty, so a keypoint match,
+        when there is one, wins; that needs a body of the track's size within reach: 0.5 gate
+        plus MAX_SPEED person sizes for each frame unseen after the first."""
+        gap = i - track.last
+        gate = self.gate * (1.0 + gap / self.max_gap)
         pred = track.predict(i)
         pbox, box = pose_box(pred, track.visibility), pose.box
-        d = keypoint_distance(pred, track.visibility, pose.pixels, pose.visibility, size(pbox))
+        scale = track.size
+        d = keypoint_distance(pred, track.visibility, pose.pixels, pose.visibility, scale)
         c = np.array([box[0] + box[2] / 2, box[1] + box[3] / 2])
         pc = np.array([pbox[0] + pbox[2] / 2, pbox[1] + pbox[3] / 2])
-        d_centre = float(np.linalg.norm(c - pc)) / size(pbox) + self.centre_penalty
+        reach = float(np.linalg.norm(c - pc)) / scale
         overlap = iou(pbox, box)
-        if d > gate and (d_centre - self.centre_penalty > 0.5 * gate or overlap < 0.2):
-            return _INFEASIBLE
-        return min(d, d_centre) + self.iou_weight * (1.0 - overlap)
+        if d > gate:
+            ratio = size(box) / scale
+            if (reach > 0.5 * gate + MAX_SPEED * (gap - 1) or not 1 / 1.5 < ratio < 1.5
+                    or (gap == 1 and overlap < 0.2)):
+                return _INFEASIBLE
+        return min(d, reach + self.centre_penalty) + self.iou_weight * (1.0 - overlap)
 
     def step(self, i: int, poses: list[Pose]) -> dict[int, Pose]:
         """Assign frame i's poses; returns {track id: pose}. Unassigned poses start new tracks."""
@@ -204,17 +229,48 @@ class Tracker:
                     live[r].update(i, poses[c])
                     out[live[r].id] = poses[c]
                     taken.add(int(c))
+        self._relink(i, [t for t in live if t.id not in out and i - t.last >= 2], poses, taken, out)
         boxes = [t.predicted_box(i) for t in self.live(i)]
         for c, pose in enumerate(poses):
-            # A new person needs a body (a dozen landmarks) clear of everyone already followed.
+            # A new person needs a body (a dozen landmarks) mostly clear of everyone followed.
             if c in taken or (pose.visibility > VISIBLE).sum() < 12 or any(
-                    iou(pose.box, b) > 0.3 for b in boxes):
+                    contained(pose.box, b) > 0.5 for b in boxes):
                 continue
             track = Track(len(self.tracks) + 1, i, i, pose.pixels.copy(), pose.visibility.copy())
             track.frames[i] = pose
             self.tracks.append(track)
             out[track.id] = pose
         return out
+
+    def _relink(self, i: int, lost: list[Track], poses: list[Pose], taken: set[int],
+                out: dict[int, Pose]) -> None:
+        """A second, wider look for tracks unseen for a few frames, among the poses nobody took:
+        a person who reappears after a fast move (landing a flip, stepping out from behind
+        someone) keeps their ID when no one else can explain the pose. Reach: twice the first
+        pass's allowance by the boxes; size: within a factor 2.5 (the person may crouch)."""
+        free = [c for c in range(len(poses))
+                if c not in taken and (poses[c].visibility > VISIBLE).sum() >= 12]
+        if not lost or not free:
+            return
+        cost = np.full((len(lost), len(free)), _INFEASIBLE)
+        for r, t in enumerate(lost):
+            gap = i - t.last
+            pbox = t.predicted_box(i)
+            pc = np.array([pbox[0] + pbox[2] / 2, pbox[1] + pbox[3] / 2])
+            for k, c in enumerate(free):
+                box = poses[c].box
+                centre = np.array([box[0] + box[2] / 2, box[1] + box[3] / 2])
+                reach = float(np.linalg.norm(centre - pc)) / t.size
+                ratio = size(box) / t.size
+                gate = self.gate * (1.0 + gap / self.max_gap)
+                if reach <= 0.5 * gate + 2 * MAX_SPEED * (gap - 1) and 0.4 < ratio < 2.5:
+                    cost[r, k] = reach
+        rows, cols = linear_sum_assignment(cost)
+        for r, k in zip(rows, cols):
+            if cost[r, k] < _INFEASIBLE:
+                lost[r].update(i, poses[free[k]])
+                out[lost[r].id] = poses[free[k]]
+                taken.add(free[k])
 
     def finished(self, min_frames: int = 1) -> list[Track]:
         """Confirmed tracks with at least `min_frames` poses, renumbered 1, 2, ... by first
