@@ -33,6 +33,8 @@ from .progress import ProgressFn
 from .tracking import VISIBLE, Pose, Track, Tracker, deduplicate, iou, pose_box, size
 from .video import VideoInfo, frame_timing, stream_frames
 
+MIN_PERSON = 0.12  # the search keeps people whose box diagonal is at least this share of the frame's
+# shorter side (a standing adult 8-10 m from a phone camera)
 _SPEC = re.compile(r"^(largest|all|#?\d+|\d+(,\d+)*,?)$")
 
 
@@ -148,7 +150,8 @@ class PeopleFinder:
             if any(iou(box, p.box) > 0.5 for p in known + found):
                 continue
             found += self._look(rgb, *SubjectCrop.around(box, w, h).window())
-        return [p for p in found if (p.visibility > VISIBLE).sum() >= 6]
+        smallest = MIN_PERSON * min(w, h)  # below: a fixture or a poster more often than a person
+        return [p for p in found if (p.visibility > VISIBLE).sum() >= 6 and size(p.box) >= smallest]
 
     def _look(self, rgb: np.ndarray, ox: int, oy: int, w: int, h: int) -> list[Pose]:
         window = _clip((ox, oy, w, h), rgb.shape[1], rgb.shape[0])
