@@ -17,7 +17,7 @@ import numpy as np
 
 from . import __version__
 from .config import RunConfig
-from .errors import Cancelled
+from .errors import Cancelled, EngineError
 from .outputs import check_writable, clean_stale, staged_folder
 from .people import mean_size, parse_people, select, track_people
 from .progress import ProgressFn
@@ -51,6 +51,7 @@ def run_people(cfg: RunConfig, progress: ProgressFn | None = None,
     chosen = select(people, spec)  # an unknown ID fails here, before anything is written
     found = [_describe(pid, track, start) for pid, track in people]
     results: list[RunResult] = []
+    skipped: list[dict] = []  # with all / N: people whose reconstruction failed (too little seen)
     with staged_folder(final, force=cfg.force) as tmp:
         each = replace(cfg, out_dir=tmp, people="largest", force=False)
         for n, (pid, track) in enumerate(chosen):
@@ -64,8 +65,17 @@ def run_people(cfg: RunConfig, progress: ProgressFn | None = None,
                 report(base + share * f, f"person {pid}: {m}")
 
             subject = {"method": "tracked", "id": pid, **_describe(pid, track, start)}
-            results.append(run(each, progress=person_progress, cancel=cancel,
-                               person=Person(folder_name(pid), track, subject, timing)))
+            try:
+                results.append(run(each, progress=person_progress, cancel=cancel,
+                                   person=Person(folder_name(pid), track, subject, timing)))
+            except EngineError as exc:
+                if isinstance(spec, tuple):  # a person asked for by ID is not dropped quietly
+                    raise EngineError(f"person {pid}: {exc}") from None
+                skipped.append({"id": pid, "error": str(exc)})
+        if not results:
+            raise EngineError("no tracked person could be reconstructed: "
+                              + "; ".join(f"person {s['id']}: {s['error']}" for s in skipped))
+        chosen = [(pid, t) for pid, t in chosen if pid not in {s["id"] for s in skipped}]
         frames = results[0].record["frames"]
         record = {
             "completed": True,
@@ -79,6 +89,7 @@ def run_people(cfg: RunConfig, progress: ProgressFn | None = None,
             "people": [{"id": pid, "folder": folder_name(pid)} | _describe(pid, track, start)
                        for pid, track in chosen],
             "people_found": found,
+            "people_skipped": skipped,
             "timings": {"tracking_s": round(tracking_s, 3),
                         "total_s": round(time.perf_counter() - t0, 3)},
             "outputs": sorted(folder_name(pid) for pid, _ in chosen) + ["run.json"],
