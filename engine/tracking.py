@@ -229,7 +229,8 @@ class Tracker:
                     live[r].update(i, poses[c])
                     out[live[r].id] = poses[c]
                     taken.add(int(c))
-        self._relink(i, [t for t in live if t.id not in out and i - t.last >= 2], poses, taken, out)
+        lost = [t for t in live if t.id not in out and i - t.last >= 2]
+        self._relink(i, lost, [t for t in live if t not in lost], poses, taken, out)
         boxes = [t.predicted_box(i) for t in self.live(i)]
         for c, pose in enumerate(poses):
             # A new person needs a body (a dozen landmarks) mostly clear of everyone followed.
@@ -239,17 +240,21 @@ class Tracker:
             track = Track(len(self.tracks) + 1, i, i, pose.pixels.copy(), pose.visibility.copy())
             track.frames[i] = pose
             self.tracks.append(track)
+            boxes.append(pose.box)
             out[track.id] = pose
         return out
 
-    def _relink(self, i: int, lost: list[Track], poses: list[Pose], taken: set[int],
-                out: dict[int, Pose]) -> None:
+    def _relink(self, i: int, lost: list[Track], others: list[Track], poses: list[Pose],
+                taken: set[int], out: dict[int, Pose]) -> None:
         """A second, wider look for tracks unseen for a few frames, among the poses nobody took:
         a person who reappears after a fast move (landing a flip, stepping out from behind
-        someone) keeps their ID when no one else can explain the pose. Reach: twice the first
-        pass's allowance by the boxes; size: within a factor 2.5 (the person may crouch)."""
+        someone) keeps their ID when no one else can explain the pose (it lies mostly outside
+        every other live track's box). Reach: twice the first pass's allowance by the boxes;
+        size: within a factor 2.5 (the person may crouch)."""
+        elsewhere = [t.predicted_box(i) for t in others]
         free = [c for c in range(len(poses))
-                if c not in taken and (poses[c].visibility > VISIBLE).sum() >= 12]
+                if c not in taken and (poses[c].visibility > VISIBLE).sum() >= 12
+                and all(contained(poses[c].box, b) <= 0.5 for b in elsewhere)]
         if not lost or not free:
             return
         cost = np.full((len(lost), len(free)), _INFEASIBLE)
