@@ -8,7 +8,9 @@ For each video it prints the ID switches and each person's coverage (frames thei
 Pose2Sim's Demo_MultiPerson (2 people, 4 calibrated synchronised cameras, 60 fps, 100 frames):
 the reference is cross-view geometry. In each frame every combination of one tracked pose (or
 none) per camera is triangulated (engine.triangulation's weighted DLT on the landmarks seen with
-visibility > 0.5); the combination over the most cameras whose median reprojection error is under
+visibility > 0.5); the combination over the most cameras (each view's pose as labelled or, where
+that fits better, with left and right exchanged, as MediaPipe does for a person seen from behind)
+whose median reprojection error is under
 REPROJ_PX is one physical person, its poses are removed, and the search repeats. Those people are
 then linked from frame to frame in 3D (Hungarian on their triangulated body centres, gated at
 0.5 m: in 3D two people never overlap, however they overlap in one image). So the reference
@@ -112,9 +114,11 @@ def count(labels: dict[int, list[tuple[int, int]]]) -> int:
 
 
 def score(match: dict[tuple[int, int], int], visible: dict[int, set[int]],
-          extra: dict[tuple[int, int], int] | None = None) -> dict:
+          extra: dict[tuple[int, int], int] | None = None,
+          covered: dict[tuple[int, int], int] | None = None) -> dict:
     """match: (frame, track ID) → reference person; visible: person → frames in view; extra:
-    further tracks on a body that already has one (they count for their track's swaps only)."""
+    further tracks on a body that already has one (they count for their track's swaps only);
+    covered: the frames that count for coverage (default: match)."""
     by_track: dict[int, list] = {}
     by_person: dict[int, list] = {}
     for (f, tid), person in match.items():
@@ -123,8 +127,11 @@ def score(match: dict[tuple[int, int], int], visible: dict[int, set[int]],
     for (f, tid), person in (extra or {}).items():
         by_track.setdefault(tid, []).append((f, person))
     coverage = {}
+    tracked_by: dict[int, set[int]] = {}
+    for (f, _), person in (covered if covered is not None else match).items():
+        tracked_by.setdefault(person, set()).add(f)
     for person, frames in visible.items():
-        seen = {f for f, _ in by_person.get(person, []) if f in frames}
+        seen = tracked_by.get(person, set()) & frames
         coverage[person] = (len(seen), len(frames))
     return {"swaps": count(by_track), "new_ids": count(by_person), "coverage": coverage,
             "tracks": sorted({tid for (_, tid) in match})}
@@ -150,16 +157,43 @@ def cameras(videos: list[Path]):
 def multiview_reference(cams, tracks: list[tuple[dict, dict]], frames: int) -> tuple[list, list]:
     """Per frame, the physical people: [{cam: track ID}] and their 3D landmarks (33, 3), with
     persistent person numbers (0, 1, ...) linked in 3D."""
+    from engine.joint_sets import MP_MIRROR
     from engine.triangulation import triangulate, undistort
 
     C = len(cams)
     P = np.array([c.P for c in cams])
+    mirror = list(MP_MIRROR)
+    # Every pose's landmarks in normalised image coordinates, as labelled and left/right exchanged.
+    norm = []
+    for k, (px, _) in enumerate(tracks):
+        one = [cams[k]]
+        norm.append({tid: undistort(one, px[tid][None].astype(np.float64))[0] for tid in px})
+
+    def error(combo: tuple, flips: tuple) -> tuple[float, np.ndarray]:
+        """Median reprojection error (px) of the poses of `combo` triangulated together."""
+        xn = np.zeros((C, 33, 2))
+        w = np.zeros((C, 33))
+        for k, o in enumerate(combo):
+            if o is not None:
+                tid, x, v = o
+                xn[k], w[k] = (x[mirror], v[mirror] > VIS) if flips[k] else (x, v > VIS)
+        X = triangulate(xn[:, None], w[:, None], P)[0]
+        err = []
+        for k, o in enumerate(combo):
+            if o is not None:
+                q = X @ cams[k].R.T + cams[k].t
+                ok = (w[k] > 0) & (q[:, 2] > 0)
+                err.append(np.linalg.norm((q[ok, :2] / q[ok, 2:] - xn[k, ok]) * cams[k].K[0, 0], axis=1))
+        e = np.concatenate(err) if err else np.array([])
+        e = e[np.isfinite(e)]
+        return (float(np.median(e)) if e.size else np.inf), X
+
     groups_by_frame: list[list[tuple[dict, np.ndarray]]] = []
     for f in range(frames):
         options = []
-        for px, vis in tracks:
-            opts = [(tid, px[tid][f], vis[tid][f]) for tid in px if (vis[tid][f] > VIS).sum() >= 6]
-            options.append(opts)
+        for k, (px, vis) in enumerate(tracks):
+            options.append([(tid, norm[k][tid][f], vis[tid][f]) for tid in px
+                            if (vis[tid][f] > VIS).sum() >= 6])
         used: set[tuple[int, int]] = set()
         groups = []
         while True:
@@ -169,23 +203,17 @@ def multiview_reference(cams, tracks: list[tuple[dict, dict]], frames: int) -> t
                 views = [k for k in range(C) if combo[k] is not None]
                 if len(views) < 2:
                     continue
-                pts = np.full((C, 1, 33, 2), np.nan)
-                w = np.zeros((C, 33))
-                for k in views:
-                    pts[k, 0] = combo[k][1]
-                    w[k] = (combo[k][2] > VIS).astype(float)
-                xn = undistort(cams, pts)[:, 0]
-                X = triangulate(xn, w, P)
-                err = []
-                for k in views:
-                    q = X @ cams[k].R.T + cams[k].t
-                    uv = (q @ cams[k].K.T)
-                    uv = uv[:, :2] / uv[:, 2:]
-                    und = xn[k] @ cams[k].K[:2, :2].T + cams[k].K[:2, 2]
-                    ok = w[k] > 0
-                    err.append(np.linalg.norm(uv[ok] - und[ok], axis=1))
-                e = np.concatenate(err)
-                e = float(np.median(e[np.isfinite(e)])) if np.isfinite(e).any() else np.inf
+                # MediaPipe may exchange left and right in one view (a person seen from behind):
+                # try each view's pose flipped, keeping a flip that lowers the error.
+                flips = [False] * C
+                e, X = error(combo, tuple(flips))
+                for k in views[1:]:
+                    flips[k] = True
+                    e2, X2 = error(combo, tuple(flips))
+                    if e2 < e:
+                        e, X = e2, X2
+                    else:
+                        flips[k] = False
                 if e < REPROJ_PX and (best is None or (len(views), -e) > (best[0], -best[1])):
                     best = (len(views), e, {k: combo[k][0] for k in views}, X)
             if best is None:
@@ -243,6 +271,30 @@ def _merge_same_body(groups: list[tuple[dict, np.ndarray]]) -> list[tuple[dict, 
     return merged
 
 
+def _fill_unverified(match: dict[tuple[int, int], int], vis: dict[int, np.ndarray], frames: int
+                     ) -> dict[tuple[int, int], int]:
+    """match plus the frames where a track has a pose that no other camera confirmed (too
+    inaccurate, or left and right exchanged, to triangulate within REPROJ_PX) but which lie
+    between two confirmed frames of the same person (or before the first / after the last): the
+    track's own continuity carries the identity there. For coverage only; swaps are counted on
+    the confirmed frames."""
+    out = dict(match)
+    for tid, v in vis.items():
+        confirmed = sorted(f for (f, t) in match if t == tid)
+        if not confirmed:
+            continue
+        for f in range(frames):
+            if (f, tid) in out or (v[f] > VIS).sum() < 6:
+                continue
+            before = [g for g in confirmed if g < f]
+            after = [g for g in confirmed if g > f]
+            sides = {match[(before[-1], tid)]} if before else set()
+            sides |= {match[(after[0], tid)]} if after else set()
+            if len(sides) == 1:
+                out[(f, tid)] = sides.pop()
+    return out
+
+
 def bench_multiperson(names: list[str], fresh: bool) -> list[dict]:
     from engine.triangulation import project
 
@@ -270,8 +322,9 @@ def bench_multiperson(names: list[str], fresh: bool) -> list[dict]:
                     match[(f, members[k])] = person
                 for tid in members.get((k, "also"), []):  # a second track on this body
                     extra[(f, tid)] = person
+        covered = _fill_unverified(match, tracks[k][1], frames)
         rows.append({"video": f"Demo_MultiPerson/{v.stem}", "seconds": seconds[k], "frames": frames,
-                     **score(match, visible, extra)})
+                     **score(match, visible, extra, covered)})
     return rows
 
 

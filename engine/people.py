@@ -33,6 +33,8 @@ from .progress import ProgressFn
 from .tracking import VISIBLE, Pose, Track, Tracker, deduplicate, iou, pose_box, size
 from .video import VideoInfo, frame_timing, stream_frames
 
+FOLLOW_CONFIDENCE = 0.5  # a follower's detection/presence/tracking thresholds (MediaPipe's default;
+# 0.3 kept a person seen from behind longer but fed more wrong poses: benchmarks/people.py)
 MIN_PERSON = 0.12  # the search keeps people whose box diagonal is at least this share of the frame's
 # shorter side (a standing adult 8-10 m from a phone camera)
 _SPEC = re.compile(r"^(largest|all|#?\d+|\d+(,\d+)*,?)$")
@@ -71,7 +73,9 @@ class _CropFollower:
         with tasks.quiet_native_stderr():
             # Two poses: when someone else enters the crop, both are reported and the tracker,
             # not MediaPipe's detector confidence, decides which one is this track's person.
-            self._model = tasks.pose_landmarker(model, video=True, num_poses=2)
+            self._model = tasks.pose_landmarker(model, video=True, num_poses=2,
+                                                min_detection=FOLLOW_CONFIDENCE,
+                                                min_tracking=FOLLOW_CONFIDENCE)
 
     def process(self, rgb: np.ndarray, i: int, track_id: int) -> list[Pose]:
         window = _clip(self.crop.window(), rgb.shape[1], rgb.shape[0])
