@@ -1,6 +1,7 @@
 """A run that follows several people (--people all | N | ID,ID): track everyone once
 (engine/people.py), then put each chosen person through the single-person pipeline
-(engine/pipeline.run) into OUT/<stem>/person_<ID>/, with OUT/<stem>/run.json listing them.
+(engine/pipeline.run) into OUT/<stem>/person_<ID>/, with OUT/<stem>/run.json listing them; with
+--scail, OUT/<stem>/scail/ also renders everyone together (each person's folder has their own).
 
 The whole OUT/<stem>/ is staged and renamed into place at the end (engine/outputs.py), so a bad
 --people (an ID that never appears), a failure or a cancel leaves nothing behind.
@@ -76,6 +77,15 @@ def run_people(cfg: RunConfig, progress: ProgressFn | None = None,
             raise EngineError("no tracked person could be reconstructed: "
                               + "; ".join(f"person {s['id']}: {s['error']}" for s in skipped))
         chosen = [(pid, t) for pid, t in chosen if pid not in {s["id"] for s in skipped}]
+        scail_record = None
+        if cfg.scail and len(results) > 1:  # everyone in one render, as SCAIL-Pose draws them
+            from .scail import run_scail
+
+            first = results[0]
+            scail_record = run_scail(np.stack([r.recon.markers for r in results], axis=1),
+                                     first.intrinsics, first.video.fps, cfg, tmp / "scail",
+                                     progress=lambda f, m: report(0.99, f"everyone: {m}"),
+                                     cancel=cancel, first_frame=first.first_frame)
         frames = results[0].record["frames"]
         record = {
             "completed": True,
@@ -92,8 +102,11 @@ def run_people(cfg: RunConfig, progress: ProgressFn | None = None,
             "people_skipped": skipped,
             "timings": {"tracking_s": round(tracking_s, 3),
                         "total_s": round(time.perf_counter() - t0, 3)},
-            "outputs": sorted(folder_name(pid) for pid, _ in chosen) + ["run.json"],
+            "outputs": sorted(folder_name(pid) for pid, _ in chosen) + ["run.json"]
+            + (["scail"] if scail_record else []),
         }
+        if scail_record:
+            record["scail"] = scail_record
         (tmp / "run.json").write_text(json.dumps(record, indent=2))
     report(1.0, "done")
     # Each person's files now live under final/person_<ID>/, not the staging folder.
