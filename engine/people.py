@@ -30,7 +30,7 @@ from .errors import Cancelled, EngineError
 from .landmarks import N_POSE, LandmarkTrack
 from .person import SubjectCrop, _hog_people
 from .progress import ProgressFn
-from .tracking import VISIBLE, Pose, Track, Tracker, deduplicate, iou, pose_box, size
+from .tracking import MAX_SPEED, VISIBLE, Pose, Track, Tracker, deduplicate, iou, pose_box, size
 from .video import VideoInfo, frame_timing, stream_frames
 
 FOLLOW_CONFIDENCE = 0.5  # a follower's detection/presence/tracking thresholds (MediaPipe's default;
@@ -157,15 +157,28 @@ class PeopleFinder:
         smallest = MIN_PERSON * min(w, h)  # below: a fixture or a poster more often than a person
         return [p for p in found if (p.visibility > VISIBLE).sum() >= 6 and size(p.box) >= smallest]
 
-    def _look(self, rgb: np.ndarray, ox: int, oy: int, w: int, h: int) -> list[Pose]:
+    def _look(self, rgb: np.ndarray, ox: int, oy: int, w: int, h: int, turns: int = 0,
+              source: int | None = None) -> list[Pose]:
+        """Poses in a window of the frame (IMAGE mode), looked at turned `turns` quarter turns
+        anticlockwise and put back (a rotation keeps left and right; it only moves the points)."""
         window = _clip((ox, oy, w, h), rgb.shape[1], rgb.shape[0])
         if window is None:
             return []
         ox, oy, w, h = window
+        image = np.rot90(rgb[oy:oy + h, ox:ox + w], turns) if turns else rgb[oy:oy + h, ox:ox + w]
         with tasks.quiet_native_stderr():
-            res = self._search.detect(tasks.image(rgb[oy:oy + h, ox:ox + w]))
-        return [_pose(lm, wl, ox, oy, w, h, None)
-                for lm, wl in zip(res.pose_landmarks, res.pose_world_landmarks)]
+            res = self._search.detect(tasks.image(image))
+        ih, iw = image.shape[:2]
+        poses = [_pose(lm, wl, 0, 0, iw, ih, source)
+                 for lm, wl in zip(res.pose_landmarks, res.pose_world_landmarks)]
+        for p in poses:
+            xr, yr = p.pixels[:, 0].copy(), p.pixels[:, 1].copy()
+            x, y = {0: (xr, yr), 1: (w - yr, xr), 2: (w - xr, h - yr), 3: (yr, h - xr)}[turns % 4]
+            p.pixels = np.c_[ox + x, oy + y].astype(np.float32)
+            if p.world is not None and turns % 4:
+                X, Y = p.world[:, 0].copy(), p.world[:, 1].copy()
+                p.world[:, 0], p.world[:, 1] = {1: (-Y, X), 2: (-X, -Y), 3: (Y, -X)}[turns % 4]
+        return poses
 
     def frame(self, rgb: np.ndarray, i: int) -> dict[int, Pose]:
         """Frame i's poses by (provisional) track ID."""
@@ -175,9 +188,19 @@ class PeopleFinder:
             follower = self._followers.get(track.id)
             if follower is None:
                 continue
-            if track.last < i - 1:  # unseen: look where the track's motion says the person is
-                follower.crop.box = follower.crop._grow(track.predicted_box(i))
-            poses += follower.process(rgb, i, track.id)
+            gap = i - track.last
+            if gap > 1:  # unseen: look where the track's motion says the person is, and around
+                x, y, w, h = track.predicted_box(i)
+                reach = MAX_SPEED * track.size * (gap - 1)  # as far as they can have gone
+                follower.crop.box = follower.crop._grow((x - reach, y - reach, w + 2 * reach,
+                                                         h + 2 * reach))
+            found = follower.process(rgb, i, track.id)
+            if not found or gap > 1:
+                # Upside down or lying (a flip, a handstand, a fall) MediaPipe's detector rarely
+                # finds anyone: while the person is lost, also look at the crop turned.
+                for turns in (2, 1, 3):
+                    found += self._look(rgb, *follower.crop.window(), turns=turns, source=track.id)
+            poses += found
         if i % self.search_every == 0 or not live:
             poses += self._find(rgb, poses)
         assigned = self.tracker.step(i, deduplicate(poses))

@@ -233,9 +233,11 @@ class Tracker:
         self._relink(i, lost, [t for t in live if t not in lost], poses, taken, out)
         boxes = [t.predicted_box(i) for t in self.live(i)]
         for c, pose in enumerate(poses):
-            # A new person needs a body (a dozen landmarks) mostly clear of everyone followed.
-            if c in taken or (pose.visibility > VISIBLE).sum() < 12 or any(
-                    contained(pose.box, b) > 0.5 for b in boxes):
+            # A new person needs a body (a dozen landmarks) clear of everyone followed (at most
+            # 30 % of it inside their boxes),
+            # found by the frame-wide search (a track's own crop looks for that track's person).
+            if c in taken or pose.source is not None or (pose.visibility > VISIBLE).sum() < 12 or any(
+                    contained(pose.box, b) > 0.3 for b in boxes):
                 continue
             track = Track(len(self.tracks) + 1, i, i, pose.pixels.copy(), pose.visibility.copy())
             track.frames[i] = pose
