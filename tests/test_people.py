@@ -149,11 +149,14 @@ def test_cli_people_bad_value(sports2d_demo, tmp_path, value):
     assert leftovers(tmp_path / "o") == []
 
 
-def test_people_with_roi_is_refused(sports2d_demo, tmp_path):
+def test_people_with_roi_or_holistic_is_refused(sports2d_demo, tmp_path):
     from engine.config import RunConfig
 
     with pytest.raises(EngineError, match="--roi"):
         RunConfig(video=sports2d_demo, height_m=1.7, roi=(0, 0, 10, 10), people="all")
+    with pytest.raises(EngineError, match="--holistic"):
+        RunConfig(video=sports2d_demo, height_m=1.7, holistic=True, people="2")
+    assert RunConfig(video=sports2d_demo, height_m=1.7, roi=(0, 0, 10, 10)).people == "largest"
 
 
 def test_largest_is_todays_run(cam01_run, cam01):
