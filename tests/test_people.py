@@ -202,3 +202,28 @@ def test_scail_draws_everyone(sports2d_demo, tmp_path):
     # The joint render covers each person's own render (same camera, same poses).
     assert (both & one).sum() >= 0.95 * one.sum() and (both & two).sum() >= 0.95 * two.sum()
     assert both.sum() > max(one.sum(), two.sum())
+
+
+def test_turned_look_maps_back_to_the_frame(sports2d_demo):
+    """A lost person is also looked for in their crop turned by quarter turns (engine/people.py):
+    the landmarks found in a turned crop land where the upright crop puts them."""
+    from engine.people import PeopleFinder
+    from engine.video import stream_frames
+
+    info = probe(sports2d_demo)
+    finder = PeopleFinder(info)
+    try:
+        rgb = next(iter(stream_frames(info, 100, 101, cancel=threading.Event())))[1]
+        window = (800, 450, 500, 544)  # the woman, walking
+        upright = finder._look(rgb, *window)
+        assert len(upright) == 1
+        for turns in (1, 2, 3):
+            turned = finder._look(rgb, *window, turns=turns, source=7)
+            assert len(turned) == 1 and turned[0].source == 7
+            d = np.linalg.norm(turned[0].pixels - upright[0].pixels, axis=1)
+            assert np.median(d) < 8, (turns, np.median(d))
+            # World landmarks turn back too: the body's up (hips → shoulders) stays up.
+            w = turned[0].world
+            assert (w[[11, 12], 1].mean() - w[[23, 24], 1].mean()) < 0
+    finally:
+        finder.close()
