@@ -227,3 +227,23 @@ def test_turned_look_maps_back_to_the_frame(sports2d_demo):
             assert (w[[11, 12], 1].mean() - w[[23, 24], 1].mean()) < 0
     finally:
         finder.close()
+
+
+def test_cancel_during_tracking_writes_nothing(sports2d_demo, tmp_path):
+    from engine.config import RunConfig
+    from engine.errors import Cancelled
+    from engine.pipeline import run
+
+    cancel = threading.Event()
+    seen: list[str] = []
+
+    def progress(fraction: float, message: str) -> None:
+        seen.append(message)
+        if message.startswith("people"):
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        run(RunConfig(video=sports2d_demo, height_m=HEIGHT_M, out_dir=tmp_path / "out",
+                      frames=(118, 140), people="all"), progress=progress, cancel=cancel)
+    assert any(m.startswith("people") for m in seen)
+    assert leftovers(tmp_path / "out") == []
