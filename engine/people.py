@@ -224,8 +224,10 @@ class PeopleFinder:
 
     def tracks(self, frames: int, min_frames: int = 3) -> list[tuple[int, LandmarkTrack]]:
         """(ID, landmarks over the run's `frames` rows) of every person tracked for at least
-        `min_frames` frames, IDs 1, 2, ... by first appearance."""
-        return [(t.id, to_landmarks(t, frames)) for t in self.tracker.finished(min_frames)]
+        `min_frames` frames and, typically, at least the search's smallest person, IDs 1, 2, ...
+        by first appearance."""
+        smallest = MIN_PERSON * min(self.info.width, self.info.height)
+        return [(t.id, to_landmarks(t, frames)) for t in self.tracker.finished(min_frames, smallest)]
 
 
 def to_landmarks(track: Track, frames: int) -> LandmarkTrack:

@@ -279,10 +279,11 @@ class Tracker:
                 out[lost[r].id] = poses[free[k]]
                 taken.add(free[k])
 
-    def finished(self, min_frames: int = 1) -> list[Track]:
-        """Confirmed tracks with at least `min_frames` poses, renumbered 1, 2, ... by first
-        appearance."""
-        kept = [t for t in self.tracks if len(t.frames) >= max(min_frames, self.confirm)]
+    def finished(self, min_frames: int = 1, min_size: float = 0.0) -> list[Track]:
+        """Confirmed tracks with at least `min_frames` poses whose median size is at least
+        `min_size` pixels, renumbered 1, 2, ... by first appearance."""
+        kept = [t for t in self.tracks if len(t.frames) >= max(min_frames, self.confirm)
+                and np.median([size(p.box) for p in t.frames.values()]) >= min_size]
         kept.sort(key=lambda t: (t.first, t.id))
         for n, t in enumerate(kept, start=1):
             t.id = n
