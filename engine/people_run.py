@@ -111,8 +111,7 @@ def run_people(cfg: RunConfig, progress: ProgressFn | None = None,
     report(1.0, "done")
     # Each person's files now live under final/person_<ID>/, not the staging folder.
     moved = [replace(r, out_dir=final / r.out_dir.name,
-                     files={k: final / r.out_dir.name / p.name if p.parent == r.out_dir else
-                            final / r.out_dir.name / p.relative_to(r.out_dir) for k, p in r.files.items()})
+                     files={k: final / r.out_dir.name / p.relative_to(r.out_dir) for k, p in r.files.items()})
              for r in results]
     first = moved[0]
     return replace(first, out_dir=final, record=record, people=moved,

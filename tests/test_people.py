@@ -190,6 +190,8 @@ def test_scail_draws_everyone(sports2d_demo, tmp_path):
         assert d["joints3d_nonparam"].shape == (6, 2, 24, 3)
         assert d["valid"].all()
     assert res.record["scail"]["people"] == 2 and (top / "scail" / f"{stem}_scail.mp4").is_file()
+    assert [r.out_dir for r in res.people] == [top / "person_1", top / "person_2"]
+    assert all(path.exists() for r in res.people for path in r.files.values())
     import cv2
 
     def alpha(folder):
