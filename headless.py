@@ -186,14 +186,16 @@ def main(argv: list[str] | None = None) -> int:
     elif not ours.keep_scene:
         bpy.ops.wm.read_factory_settings(use_empty=True)
     try:
-        result = build.load_result(folder)
-        built = build.build_scene(result, bpy.context.scene)
+        built = build.build_folder(folder, bpy.context.scene)  # one armature per person (--people)
+        result = build.load_result(built["armature"]["hp3d_output"])  # the (first) person's
     except (FileNotFoundError, ValueError, KeyError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1
     start, end = built["frames"]
     print(f"scene: {built['armature'].name}, {len(built['armature'].data.bones)} bones, "
           f"frames {start}-{end}")
+    if built["people"]:  # --fbx, --bvh, SCAIL and retargeting take the first person
+        print(f"people: {', '.join(out['armature'].name for _, out in built['people'])}")
     if built.get("views"):
         print(f"cameras: {built['camera'].name}, {', '.join(cam.name for cam in built['views'])}")
     if ours.fbx is not None:

@@ -106,7 +106,7 @@ class CylinderRenderer:
         half = -np.stack([dx * inv, dy * inv, inv + 1])
         self._half = (half / np.sqrt((half ** 2).sum(0))).reshape(3, -1).astype(np.float32)
         self._depth = np.empty((h, w), np.float32)
-        self._owner = np.empty((h, w), np.int8)
+        self._owner = np.empty((h, w), np.int16)  # limb index: 13 per person
 
     # -- geometry ---------------------------------------------------------------------------
 
@@ -170,10 +170,13 @@ class CylinderRenderer:
     # -- image ------------------------------------------------------------------------------
 
     def render(self, joints_mm: np.ndarray) -> np.ndarray:
-        """(24, 3) SMPL-24 joints in mm → (H, W, 4) uint8 RGBA; NaN joints drop their limbs."""
+        """(24, 3) SMPL-24 joints in mm, or (P, 24, 3) for several people drawn together in one
+        z-buffer (as SCAIL-Pose draws every detected person) → (H, W, 4) uint8 RGBA; NaN joints
+        drop their limbs."""
         cam = self.camera
         out = np.zeros((cam.height, cam.width, 4), np.uint8)
-        limbs = self._limbs(np.asarray(joints_mm, dtype=np.float64))
+        people = np.asarray(joints_mm, dtype=np.float64).reshape(-1, 24, 3)
+        limbs = [limb for joints in people for limb in self._limbs(joints)]
         if not limbs:
             return out
         depth, owner = self._depth, self._owner
@@ -187,7 +190,7 @@ class CylinderRenderer:
             t, region = self._hit(limb)
             nearer = t < depth[region]  # strict: the earlier limb keeps exact ties, as in SCAIL
             np.copyto(depth[region], t, where=nearer)
-            np.copyto(owner[region], np.int8(k), where=nearer)
+            np.copyto(owner[region], np.int16(k), where=nearer)
         ys, xs = np.nonzero(owner[y0:y1, x0:x1] >= 0)
         if ys.size == 0:
             return out

@@ -69,6 +69,16 @@ def _offsets(text: str) -> tuple[int, ...]:
                                          ) from None
 
 
+def _people(text: str) -> str:
+    from .people import parse_people  # light: MediaPipe loads only when a run starts
+
+    try:
+        parse_people(text)
+    except EngineError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--people ")) from None
+    return text
+
+
 def _float(text: str) -> float:
     try:
         return float(text)
@@ -117,6 +127,11 @@ def _add_options(r: argparse.ArgumentParser) -> None:
     r.add_argument("--roi", type=_roi, default=None, metavar="X,Y,W,H",
                    help="pick the person inside this box of the first frame (default: the largest, "
                         "most central person)")
+    r.add_argument("--people", type=_people, default="largest", metavar="WHO",
+                   help="whom to follow: largest (default: the largest, most central person, into "
+                        "DIR/<stem>/), all, N (the N largest) or ID,ID (IDs as a run with all lists "
+                        "them; one ID as #ID): each person tracked with a stable ID into "
+                        "DIR/<stem>/person_<ID>/ with every output, and DIR/<stem>/run.json lists them")
     r.add_argument("--pose-model", choices=POSE_MODELS, default=None,
                    help="BlazePose landmark model: lite (fastest), full or heavy (slowest); default full "
                         "for one camera, heavy with --calib (its 2D triangulates 8-12 mm closer to the "
@@ -220,7 +235,8 @@ def config_kwargs(args: argparse.Namespace) -> dict:
         lifter_layout=args.lifter_layout,
         augmentation_cycles=args.augmentation_cycles, joint_angles=not args.no_angles,
         angle_plots=not args.no_plots, opensim=args.opensim, mesh=args.mesh,
-        mesh_formats=args.mesh_format, sex=args.sex, age_years=args.age, force=args.force)
+        mesh_formats=args.mesh_format, sex=args.sex, age_years=args.age, force=args.force,
+        people=args.people)
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:

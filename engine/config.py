@@ -63,6 +63,7 @@ class RunConfig:
     views: tuple[Path, ...] = ()  # further calibrated cameras' videos (multiview.py); needs calib
     calib: Path | None = None  # Pose2Sim calibration TOML of `video` and `views` (calibration.py)
     sync_offsets: tuple[int, ...] | None = None  # frames each video starts late by; None: from motion
+    people: str = "largest"  # whom to follow: largest, all, N or ID,ID (engine.people)
 
     def __post_init__(self) -> None:
         def put(name: str, value) -> None:  # frozen: normalise once, here
@@ -81,6 +82,7 @@ class RunConfig:
             put("pose_model", "heavy" if self.calib is not None else "full")
         put("scail", self.scail or self.scail_size is not None)
         put("mesh", self.mesh or bool(self.mesh_formats))
+        put("people", str(self.people).strip().lower())
         self.validate()
 
     def validate(self) -> None:
@@ -139,6 +141,21 @@ class RunConfig:
             raise EngineError(f"--lifter-layout must be coco17 or h36m17, got {self.lifter_layout}")
         if self.scail_size is not None:
             check_scail_size(self.scail_size)
+        self._validate_people()
+
+    def _validate_people(self) -> None:
+        from .people import parse_people
+
+        if parse_people(self.people) == "largest":
+            return
+        if self.calib is not None:
+            raise EngineError("--people follows several people in one video; with --calib the "
+                              "cameras follow the largest person")
+        if self.roi is not None:
+            raise EngineError("--roi picks one person; it cannot be combined with --people")
+        if self.holistic:
+            raise EngineError("--holistic tracks one person's hands and face; it cannot be combined "
+                              "with --people")
 
     def _validate_views(self) -> None:
         if self.views and self.calib is None:

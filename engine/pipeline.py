@@ -49,6 +49,19 @@ class RunResult:
     video: VideoInfo
     first_frame: int
     markers_22: np.ndarray = field(repr=False)
+    # A multi-person run (--people): each person's own result; out_dir and record are then the
+    # top folder's and the other fields the first person's.
+    people: list[RunResult] = field(default_factory=list, repr=False)
+
+
+@dataclass
+class Person:
+    """One tracked person's landmarks, handed to `run` instead of its own detection (engine.people)."""
+
+    folder: str  # the result subfolder's name, e.g. person_1
+    track: LandmarkTrack
+    subject: dict  # what run.json records about whom this is
+    timing: dict  # video.frame_timing of the tracking pass
 
 
 def _versions() -> dict[str, str]:
@@ -62,15 +75,21 @@ def _versions() -> dict[str, str]:
 
 
 def run(cfg: RunConfig, progress: ProgressFn | None = None,
-        cancel: threading.Event | None = None) -> RunResult:
-    """Run the pipeline for `cfg`; the output folder appears only when every file is written."""
+        cancel: threading.Event | None = None, person: Person | None = None) -> RunResult:
+    """Run the pipeline for `cfg`; the output folder appears only when every file is written.
+    With --people other than `largest`, engine.people_run tracks everyone and calls this once per
+    person with `person` (its landmarks and folder name) into OUT/<stem>/person_<ID>/."""
     cfg.check_runtime()  # this Python has what the run needs (the config's values are checked)
+    if cfg.people != "largest" and person is None:
+        from .people_run import run_people
+
+        return run_people(cfg, progress, cancel)
     bar = Progress(progress, stages(cfg))
     cancel = cancel or threading.Event()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
 
-    final = cfg.out_dir / cfg.stem
+    final = cfg.out_dir / (person.folder if person is not None else cfg.stem)
     clean_stale(cfg.out_dir)  # first: it may put back a result that a killed --force run moved aside
     check_writable(cfg.out_dir, final, cfg.force)
     views = multiview.setup(cfg) if cfg.multiview else None
@@ -87,7 +106,9 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
 
     t = time.perf_counter()
     mv = None
-    if views:
+    if person is not None:
+        track, subject, timing = person.track, person.subject, person.timing
+    elif views:
         mv = multiview.detect_views(cfg, views, start, stop, bar.stage("pose"), cancel)
         track, timing = mv.tracks[0], mv.timing
         subject = {"method": "per-camera", "cameras": len(mv.cameras)}

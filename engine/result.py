@@ -96,9 +96,23 @@ class Result:
     views: list[View] = field(default_factory=list)  # all cameras of a multi-camera run, else []
 
 
+def people(folder: str | Path) -> list[tuple[int, Path]]:
+    """(ID, subfolder) of each person of a multi-person result (`--people`: its run.json lists
+    them); [] for a single-person folder."""
+    folder = Path(folder)
+    run_json = folder / RUN_JSON
+    if not run_json.is_file():
+        return []
+    listed = json.loads(run_json.read_text()).get("people") or []
+    return [(int(p["id"]), folder / p["folder"]) for p in listed]
+
+
 def find_markers(folder: Path) -> Path:
     """The markers npz of an output folder; FileNotFoundError names the folder."""
     npzs = sorted(Path(folder).glob(f"*{MARKERS_NPZ}"))
+    if not npzs and people(folder):
+        raise FileNotFoundError(f"{folder} holds several people (person_<ID>/ folders): load "
+                                "each of them (engine.result.people)")
     if not npzs:
         raise FileNotFoundError(f"no *{MARKERS_NPZ} in {folder} "
                                 "(is it a finished HumanPose3D output folder?)")

@@ -91,31 +91,40 @@ def run_scail(recon_markers: np.ndarray, intrinsics: Intrinsics, fps: float, ste
               progress: ProgressFn | None = None, cancel: threading.Event | None = None,
               first_frame: int = 0, size: tuple[int, int] | None = None, overlay: bool = True) -> dict:
     """Export SMPL-24 NLF poses and render SCAIL's pose video from (T, 33, 3) camera-frame
-    markers in metres, into files named after `stem`. `size`: W, H (None: SCAIL's default for the
-    video's orientation); `overlay`: also the 2D cheek, hands and face; hands (T, 2, 21, ≥2) and
-    face (T, 468, ≥2) are MediaPipe pixels of the source video. Returns the record for run.json."""
+    markers in metres, or (T, P, 33, 3) for P people drawn together (a --people run; NaN where a
+    person is not seen), into files named after `stem`. `size`: W, H (None: SCAIL's default for
+    the video's orientation); `overlay`: also the 2D cheek, hands and face (one person only);
+    hands (T, 2, 21, ≥2) and face (T, 468, ≥2) are MediaPipe pixels of the source video. Returns
+    the record for run.json."""
     progress = progress or (lambda f, m: None)
     cancel = cancel or threading.Event()
     t0 = time.perf_counter()
     markers = np.asarray(recon_markers, np.float64)
-    if markers.ndim != 3 or markers.shape[1:] != (33, 3):
-        raise ValueError(f"expected MediaPipe-33 markers of shape (T, 33, 3), got {markers.shape}")
+    if markers.ndim == 4 and markers.shape[2:] == (33, 3):  # several people: (T, P, 33, 3)
+        people = markers
+    elif markers.ndim == 3 and markers.shape[1:] == (33, 3):
+        people = markers[:, None]
+    else:
+        raise ValueError(f"expected MediaPipe-33 markers of shape (T, 33, 3) or (T, P, 33, 3), "
+                         f"got {markers.shape}")
     size = tuple(size or default_size(intrinsics.width, intrinsics.height))
     check_scail_size(size)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     n = len(markers)
 
-    joints_mm = mediapipe_to_smpl24(markers) * 1000.0  # NLF's unit
-    boxes = person_boxes(markers, intrinsics)
+    joints_mm = mediapipe_to_smpl24(people) * 1000.0  # NLF's unit, (T, P, 24, 3)
+    boxes = np.stack([person_boxes(people[:, p], intrinsics) for p in range(people.shape[1])], axis=1)
     files = {"nlf_pkl": f"{stem}_nlf.pkl", "nlf_npz": f"{stem}_nlf.npz", "mp4": f"{stem}_scail.mp4",
              "png_dir": "rgba"}
-    kind = write_nlf(out_dir / files["nlf_pkl"], out_dir / files["nlf_npz"], joints_mm[:, None],
-                     boxes[:, None], intrinsics, fps, first_frame)
+    kind = write_nlf(out_dir / files["nlf_pkl"], out_dir / files["nlf_npz"], joints_mm, boxes,
+                     intrinsics, fps, first_frame)
 
     cam, scale, offset = fit_camera(intrinsics, *size)
     renderer = CylinderRenderer(cam, depth_range(joints_mm))
-    cheek, hands_px, face_px = _overlay_inputs(markers, cam, scale, offset, hands, face)
+    # The cheek, hand and face overlay follows one person's MediaPipe landmarks: one person only.
+    overlay = overlay and people.shape[1] == 1
+    cheek, hands_px, face_px = _overlay_inputs(people[:, 0], cam, scale, offset, hands, face)
     canvas = np.zeros((size[1], size[0], 3), np.uint8)
     digits = max(6, len(str(first_frame + n)))
     sink = _FrameWriter(out_dir / files["mp4"], out_dir / files["png_dir"],
@@ -127,7 +136,7 @@ def run_scail(recon_markers: np.ndarray, intrinsics: Intrinsics, fps: float, ste
             if cancel.is_set():
                 raise Cancelled()
             t = time.perf_counter()
-            rgba = renderer.render(joints_mm[i])
+            rgba = renderer.render(joints_mm[i] if people.shape[1] > 1 else joints_mm[i, 0])
             with_body += bool(rgba[..., 3].any())
             if overlay:
                 draw_overlay(rgba, cheek[i], None if hands_px is None else hands_px[i],
@@ -151,6 +160,7 @@ def run_scail(recon_markers: np.ndarray, intrinsics: Intrinsics, fps: float, ste
         "hands": hands is not None,
         "face": face is not None,
         "frames": n,
+        "people": int(people.shape[1]),
         "frames_with_body": int(with_body),
         "fps": fps,
         "nlf_pkl_arrays": kind,

@@ -11,9 +11,9 @@ from bpy.types import Operator
 
 def import_folder(context: bpy.types.Context, folder: Path) -> dict:
     """Build the scene from `folder`; shared by Import and the end of Run."""
-    from ..scene.build import build_scene, load_result
+    from ..scene.build import build_folder
 
-    built = build_scene(load_result(folder), context.scene)
+    built = build_folder(folder, context.scene)  # one armature per person of a --people run
     context.scene.hp3d.result_dir = str(folder)
     arm = built["armature"]
     for obj in context.view_layer.objects:

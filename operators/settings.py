@@ -132,6 +132,7 @@ def run_config(props) -> RunConfig:
         frames=(start, stop or None) if start > 0 or stop > 0 else None,
         roi=(x, y, w, h) if w > 0 and h > 0 else None,
         holistic=props.holistic, pose_model=None if props.pose_model == "AUTO" else props.pose_model,
+        people=props.people.strip() or "largest",
         scail=props.scail,
         scail_size=tuple(props.scail_size) if props.scail and all(v > 0 for v in props.scail_size) else None,
         visibility_min=_num(props.visibility_min), max_gap_s=_num(props.max_gap_s),

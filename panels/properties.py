@@ -68,7 +68,7 @@ class HP3D_PG_settings(PropertyGroup):
                              description="First video frame to process (0-based)")
     frame_stop: IntProperty(name="Stop", default=0, min=0,
                             description="Video frame to stop before; 0 processes to the end")
-    # Tracking (engine: --pose-model, --roi, --holistic)
+    # Tracking (engine: --pose-model, --people, --roi, --holistic)
     pose_model: EnumProperty(name="Pose Model", default="AUTO",
                              items=[("AUTO", "Default", "The engine's choice: full for one camera, heavy "
                                                         "for calibrated cameras"),
@@ -80,6 +80,11 @@ class HP3D_PG_settings(PropertyGroup):
                            description="X, Y, width, height in pixels of the first frame around the "
                                        "person to follow; width or height 0: the largest, most "
                                        "central person")
+    people: StringProperty(name="People", default="largest",
+                           description="Whom to follow: largest (one person), all, N (the N largest) "
+                                       "or ID,ID (IDs as a run with all lists them; one ID as #ID); "
+                                       "each person into <Output>/<video>/person_<ID>/, and one "
+                                       "armature and camera each, coloured by ID")
     holistic: BoolProperty(name="Hands and Face", default=False,
                            description="Also track hands and face with MediaPipe Holistic (slower)")
     # Cleaning and fit (--max-gap, --filter-order, --free-bone-lengths, --no-fit, --no-foot-lock,

@@ -118,6 +118,7 @@ class HP3D_PT_tracking(_Options):
 
     def draw_options(self, layout: bpy.types.UILayout, props) -> None:
         layout.prop(props, "pose_model")
+        layout.prop(props, "people")
         layout.prop(props, "visibility_min")
         layout.prop(props, "holistic")
         layout.prop(props, "roi")

@@ -51,16 +51,19 @@ def set_scene_timing(scene: bpy.types.Scene, fps: float, frame_start: int, frame
 
 
 def build_scene(result: EngineResult, scene: bpy.types.Scene | None = None,
-                with_camera: bool = True) -> dict:
+                with_camera: bool = True, name: str | None = None,
+                world: world_frame.WorldFrame | None = None) -> dict:
     """Build the armature (and camera, and the body mesh of a --mesh run) for `result` in a new
-    collection of `scene`.
+    collection of `scene`; objects are named HP3D_<name> (default: the result's stem). `world`:
+    place everything in this world instead of the result's own (one person among several).
 
     Returns {"collection", "armature", "camera", "views": the further views' cameras (a multi-camera
     run), "frames": (start, end), "keys": counts, "body": scene.body_mesh.build_body's dict or None,
     "world": the engine.world_frame.WorldFrame everything was placed with}.
     """
     scene = scene or bpy.context.scene
-    world = world_frame.world_frame(result.record, result.markers_camera)
+    name = name or result.stem
+    world = world or world_frame.world_frame(result.record, result.markers_camera)
     W = world.matrix
     pts = skeleton.skeleton_points(world_frame.transform_points(W, result.markers_camera))
     rest, twist = skeleton.rest_pose(pts)
@@ -75,16 +78,16 @@ def build_scene(result: EngineResult, scene: bpy.types.Scene | None = None,
             if cam_data.users == 0:
                 bpy.data.cameras.remove(cam_data)
     else:
-        coll = bpy.data.collections.new(f"HP3D {result.stem}")
+        coll = bpy.data.collections.new(f"HP3D {name}")
         scene.collection.children.link(coll)
-    arm = armature.build_armature(f"HP3D_{result.stem}", rest, twist, coll, reuse=previous)
+    arm = armature.build_armature(f"HP3D_{name}", rest, twist, coll, reuse=previous)
     frames = blender_frames(result)
-    keys = armature.animate(arm, pts, frames, f"HP3D_{result.stem}")
+    keys = armature.animate(arm, pts, frames, f"HP3D_{name}")
     start, end = int(frames[0]), int(frames[-1])
     set_scene_timing(scene, result.fps, start, end)
     cam, views = None, []
     if with_camera:
-        cam = camera.build_camera(f"HP3D_{result.stem}_camera", result.intrinsics, coll, result.video,
+        cam = camera.build_camera(f"HP3D_{name}_camera", result.intrinsics, coll, result.video,
                                   scene, world_from_camera=W)
         views = build_view_cameras(result, coll, W)
     arm["hp3d_output"] = str(result.folder)  # where the data came from, for the user and re-imports
@@ -94,10 +97,51 @@ def build_scene(result: EngineResult, scene: bpy.types.Scene | None = None,
     body = None
     mesh_file = body_mesh.find_mesh_file(result.folder)
     if mesh_file is not None:  # --mesh: Anny's rig and the skinned body mesh (scene/body_mesh.py)
-        body = body_mesh.build_body(body_mesh.load_mesh_npz(mesh_file), f"HP3D_{result.stem}_body", coll,
+        body = body_mesh.build_body(body_mesh.load_mesh_npz(mesh_file), f"HP3D_{name}_body", coll,
                                world_from_camera=W)
     return {"collection": coll, "armature": arm, "camera": cam, "views": views, "frames": (start, end),
             "keys": keys, "body": body, "world": world}
+
+
+# One colour per person ID (RGBA), cycling: distinct in the viewport's object colours.
+PERSON_COLOURS = [(0.90, 0.25, 0.20, 1.0), (0.20, 0.60, 0.95, 1.0), (0.30, 0.80, 0.30, 1.0),
+                  (0.95, 0.75, 0.15, 1.0), (0.70, 0.35, 0.90, 1.0), (0.15, 0.80, 0.80, 1.0)]
+
+
+def person_colour(pid: int) -> tuple[float, float, float, float]:
+    return PERSON_COLOURS[(pid - 1) % len(PERSON_COLOURS)]
+
+
+def build_folder(folder: str | Path, scene: bpy.types.Scene | None = None) -> dict:
+    """Build a result folder: a single-person one as build_scene does, a multi-person one
+    (`--people`) as one armature and camera per person, named HP3D_<stem>_person_<ID>, coloured by
+    ID and placed together in the first person's world (so they stand where they stood).
+    Returns the first person's build_scene dict with "people": [(ID, dict)] added ([] for one)."""
+    listed = engine_result.people(folder)
+    if not listed:
+        return build_scene(load_result(folder), scene) | {"people": []}
+    built: list[tuple[int, dict]] = []
+    world, fps = None, 0.0
+    for pid, sub in listed:
+        res = load_result(sub)
+        if world is None:
+            world, fps = world_frame.world_frame(res.record, res.markers_camera), res.fps
+        out = build_scene(res, scene, name=f"{res.stem}_person_{pid}", world=world)
+        colour = person_colour(pid)
+        arm = out["armature"]
+        arm.color = colour  # the viewport shows it with Solid > Object colour
+        arm["hp3d_person"] = pid
+        for bone in arm.data.bones:  # Blender >= 4.0: per-bone colours
+            bone.color.palette = "CUSTOM"
+            bone.color.custom.normal = colour[:3]
+            bone.color.custom.select = tuple(min(1.0, c + 0.3) for c in colour[:3])
+            bone.color.custom.active = (1.0, 1.0, 1.0)
+        out["collection"].color_tag = f"COLOR_0{(pid - 1) % 8 + 1}"
+        built.append((pid, out))
+    first = built[0][1]
+    starts, ends = zip(*(b["frames"] for _, b in built))
+    set_scene_timing(scene or bpy.context.scene, fps, min(starts), max(ends))
+    return first | {"people": built, "frames": (min(starts), max(ends))}
 
 
 def build_view_cameras(result: EngineResult, collection: bpy.types.Collection,

@@ -72,6 +72,7 @@ def _cases(tmp: Path) -> dict[str, tuple[dict, str, object]]:
         "--roi": ({"roi": (10, 20, 300, 600)}, "roi", (10, 20, 300, 600)),
         "--pose-model": ({"pose_model": "heavy"}, "pose_model", "heavy"),
         "--holistic": ({"holistic": True}, "holistic", True),
+        "--people": ({"people": "All"}, "people", "all"),
         "--scail": ({"scail": True}, "scail", True),
         "--scail-size": ({"scail": True, "scail_size": (640, 480)}, "scail_size", (640, 480)),
         "--visibility-min": ({"visibility_min": 0.55}, "visibility_min", pytest.approx(0.55)),

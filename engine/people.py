@@ -1,0 +1,302 @@
+"""Everyone in a video, each with a stable ID: MediaPipe finds the poses, engine/tracking.py keeps
+the IDs.
+
+MediaPipe's PoseLandmarker with num_poses > 1 on the whole frame misses people its 224-pixel
+detector sees too small (the Sports2D demo's man on the box, a Demo_MultiPerson camera's second
+person), and its VIDEO mode keeps no identity between its outputs. So each frame's poses come from
+  - one VIDEO-mode landmarker per track, on a crop that follows that person (as the single-person
+    run follows its subject: engine/person.py's SubjectCrop), which keeps MediaPipe's own
+    frame-to-frame landmark tracking and full resolution for every person;
+  - every `search_every` frames, a search for people not yet followed: MediaPipe in IMAGE mode on
+    the whole frame (up to 4 people) and OpenCV's HOG people detector, whose boxes are looked at
+    again through a crop.
+Poses of the same body found twice are merged, then the tracker assigns them. A crop that has
+drifted onto someone else (its pose went to another track) restarts on its own track's predicted
+box, so one person never feeds two IDs.
+
+`--people` chooses whom to write: `largest` (the default: the single-person run as before, no
+tracker), `all`, `N` (the N largest people) or `ID,ID` (these IDs, as a previous run listed them).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import numpy as np
+
+from . import mediapipe_tasks as tasks
+from .errors import Cancelled, EngineError
+from .landmarks import N_POSE, LandmarkTrack
+from .person import SubjectCrop, _hog_people
+from .progress import ProgressFn
+from .tracking import MAX_SPEED, VISIBLE, Pose, Track, Tracker, deduplicate, iou, pose_box, size
+from .video import VideoInfo, frame_timing, stream_frames
+
+FOLLOW_CONFIDENCE = 0.5  # a follower's detection/presence/tracking thresholds (MediaPipe's default;
+# 0.3 kept a person seen from behind longer but fed more wrong poses: benchmarks/people.py)
+MIN_PERSON = 0.12  # the search keeps people whose box diagonal is at least this share of the frame's
+# shorter side (a standing adult 8-10 m from a phone camera)
+_SPEC = re.compile(r"^(largest|all|#?\d+|\d+(,\d+)*,?)$")
+
+
+def parse_people(text: str) -> str | int | tuple[int, ...]:
+    """`--people` value → "largest", "all", N (the N largest) or a tuple of IDs. One ID is
+    written `#ID` or `ID,` (a bare number is a count); several IDs as `ID,ID`."""
+    value = str(text).strip().lower().replace(" ", "")
+    if not _SPEC.match(value):
+        raise EngineError(f"--people must be largest, all, a count N, #ID or ID,ID (IDs from 1), "
+                          f"got {text!r}")
+    if value in ("largest", "all"):
+        return value
+    if value.startswith("#"):
+        ids: tuple[int, ...] = (int(value[1:]),)
+    elif "," in value:
+        ids = tuple(dict.fromkeys(int(v) for v in value.split(",") if v))
+    else:
+        n = int(value)
+        if n < 1:
+            raise EngineError(f"--people N must be at least 1, got {text!r}")
+        return n
+    if min(ids) < 1:
+        raise EngineError(f"--people IDs start at 1, got {text!r}")
+    return ids
+
+
+class _CropFollower:
+    """A VIDEO-mode landmarker on a crop that follows one person."""
+
+    def __init__(self, box: tuple[float, float, float, float], info: VideoInfo, model: str) -> None:
+        self.crop = SubjectCrop.around(box, info.width, info.height)
+        self._ms = 1000.0 / info.fps if info.fps and info.fps > 0 else 1000.0 / 30
+        self._last = -1
+        with tasks.quiet_native_stderr():
+            # Two poses: when someone else enters the crop, both are reported and the tracker,
+            # not MediaPipe's detector confidence, decides which one is this track's person.
+            self._model = tasks.pose_landmarker(model, video=True, num_poses=2,
+                                                min_detection=FOLLOW_CONFIDENCE,
+                                                min_tracking=FOLLOW_CONFIDENCE)
+
+    def process(self, rgb: np.ndarray, i: int, track_id: int) -> list[Pose]:
+        window = _clip(self.crop.window(), rgb.shape[1], rgb.shape[0])
+        if window is None:  # the predicted box left the frame
+            return []
+        ox, oy, w, h = window
+        ts = max(int(round(i * self._ms)), self._last + 1)
+        self._last = ts
+        with tasks.quiet_native_stderr():
+            res = self._model.detect_for_video(tasks.image(rgb[oy:oy + h, ox:ox + w]), ts)
+        return [_pose(lm, wl, ox, oy, w, h, track_id)
+                for lm, wl in zip(res.pose_landmarks, res.pose_world_landmarks)]
+
+    def close(self) -> None:
+        with tasks.quiet_native_stderr():
+            self._model.close()
+
+
+def _tiles(width: int, height: int, side: float = 0.6, overlap: float = 0.25
+           ) -> list[tuple[int, int, int, int]]:
+    """Square tiles of `side` x the shorter side, overlapping by `overlap`, covering the frame."""
+    s = int(round(side * min(width, height)))
+    def starts(length: int) -> list[int]:
+        n = max(1, int(np.ceil((length - s) / ((1 - overlap) * s))) + 1)
+        return [int(round(v)) for v in np.linspace(0, max(length - s, 0), n)]
+    return [(x, y, s, s) for y in starts(height) for x in starts(width)]
+
+
+def _clip(window: tuple[int, int, int, int], width: int, height: int
+          ) -> tuple[int, int, int, int] | None:
+    """The part of a crop window inside the frame; None when under 16 pixels a side."""
+    x, y, w, h = window
+    x0, y0 = max(0, x), max(0, y)
+    x1, y1 = min(width, x + w), min(height, y + h)
+    return (x0, y0, x1 - x0, y1 - y0) if x1 - x0 >= 16 and y1 - y0 >= 16 else None
+
+
+def _pose(landmarks, world, ox: int, oy: int, w: int, h: int, source: int | None) -> Pose:
+    img = tasks.xyz(landmarks, N_POSE)
+    px = np.c_[ox + img[:, 0] * w, oy + img[:, 1] * h].astype(np.float32)
+    return Pose(px, tasks.visibility(landmarks, N_POSE), (img[:, 2] * w).astype(np.float32),
+                tasks.xyz(world, N_POSE) if world else None, source)
+
+
+class PeopleFinder:
+    """Each frame's poses of everyone, and the IDs (call `frame` for frames in order, then
+    `tracks`)."""
+
+    def __init__(self, info: VideoInfo, model: str = "full", max_gap_s: float = 0.5,
+                 search_s: float = 0.25) -> None:
+        self.info = info
+        self.model = model
+        self.tracker = Tracker(info.fps, max_gap_s=max_gap_s)
+        self.search_every = max(1, int(round(search_s * (info.fps or 30.0))))
+        self._followers: dict[int, _CropFollower] = {}
+        with tasks.quiet_native_stderr():
+            self._search = tasks.pose_landmarker(model, video=False, num_poses=4)
+
+    def close(self) -> None:
+        for f in self._followers.values():
+            f.close()
+        self._followers.clear()
+        with tasks.quiet_native_stderr():
+            self._search.close()
+
+    def _find(self, rgb: np.ndarray, known: list[Pose]) -> list[Pose]:
+        """People in the whole frame and in overlapping tiles of it (IMAGE mode; in a tile a small
+        person reaches MediaPipe's detector at a usable size), and in HOG's boxes that no pose
+        covers yet."""
+        h, w = rgb.shape[:2]
+        windows = [(0, 0, w, h)] + _tiles(w, h)
+        found: list[Pose] = []
+        for ox, oy, cw, ch in windows:
+            found += self._look(rgb, ox, oy, cw, ch)
+        for box in _hog_people(rgb):
+            if any(iou(box, p.box) > 0.5 for p in known + found):
+                continue
+            found += self._look(rgb, *SubjectCrop.around(box, w, h).window())
+        smallest = MIN_PERSON * min(w, h)  # below: a fixture or a poster more often than a person
+        return [p for p in found if (p.visibility > VISIBLE).sum() >= 6 and size(p.box) >= smallest]
+
+    def _look(self, rgb: np.ndarray, ox: int, oy: int, w: int, h: int, turns: int = 0,
+              source: int | None = None) -> list[Pose]:
+        """Poses in a window of the frame (IMAGE mode), looked at turned `turns` quarter turns
+        anticlockwise and put back (a rotation keeps left and right; it only moves the points)."""
+        window = _clip((ox, oy, w, h), rgb.shape[1], rgb.shape[0])
+        if window is None:
+            return []
+        ox, oy, w, h = window
+        image = np.rot90(rgb[oy:oy + h, ox:ox + w], turns) if turns else rgb[oy:oy + h, ox:ox + w]
+        with tasks.quiet_native_stderr():
+            res = self._search.detect(tasks.image(image))
+        ih, iw = image.shape[:2]
+        poses = [_pose(lm, wl, 0, 0, iw, ih, source)
+                 for lm, wl in zip(res.pose_landmarks, res.pose_world_landmarks)]
+        for p in poses:
+            xr, yr = p.pixels[:, 0].copy(), p.pixels[:, 1].copy()
+            x, y = {0: (xr, yr), 1: (w - yr, xr), 2: (w - xr, h - yr), 3: (yr, h - xr)}[turns % 4]
+            p.pixels = np.c_[ox + x, oy + y].astype(np.float32)
+            if p.world is not None and turns % 4:
+                X, Y = p.world[:, 0].copy(), p.world[:, 1].copy()
+                p.world[:, 0], p.world[:, 1] = {1: (-Y, X), 2: (-X, -Y), 3: (Y, -X)}[turns % 4]
+        return poses
+
+    def frame(self, rgb: np.ndarray, i: int) -> dict[int, Pose]:
+        """Frame i's poses by (provisional) track ID."""
+        live = self.tracker.live(i)
+        poses: list[Pose] = []
+        for track in live:
+            follower = self._followers.get(track.id)
+            if follower is None:
+                continue
+            gap = i - track.last
+            if gap > 1:  # unseen: look where the track's motion says the person is, and around
+                x, y, w, h = track.predicted_box(i)
+                reach = MAX_SPEED * track.size * (gap - 1)  # as far as they can have gone
+                follower.crop.box = follower.crop._grow((x - reach, y - reach, w + 2 * reach,
+                                                         h + 2 * reach))
+            found = follower.process(rgb, i, track.id)
+            if not found or gap > 1:
+                # Upside down or lying (a flip, a handstand, a fall) MediaPipe's detector rarely
+                # finds anyone: while the person is lost, also look at the crop turned.
+                for turns in (2, 1, 3):
+                    found += self._look(rgb, *follower.crop.window(), turns=turns, source=track.id)
+            poses += found
+        if i % self.search_every == 0 or not live:
+            poses += self._find(rgb, poses)
+        assigned = self.tracker.step(i, deduplicate(poses))
+        self._steer(i, assigned)
+        return assigned
+
+    def _steer(self, i: int, assigned: dict[int, Pose]) -> None:
+        """Followers follow their track's assigned pose; new tracks get one, ended tracks lose theirs."""
+        live = {t.id: t for t in self.tracker.live(i + 1)}
+        for tid in list(self._followers):
+            if tid not in live:
+                self._followers.pop(tid).close()
+        for tid, track in live.items():
+            pose = assigned.get(tid)
+            follower = self._followers.get(tid)
+            if follower is None:
+                box = pose.box if pose is not None else track.predicted_box(i + 1)
+                self._followers[tid] = _CropFollower(box, self.info, self.model)
+            elif pose is not None:
+                follower.crop.update(pose.pixels, pose.visibility > VISIBLE)
+
+    def tracks(self, frames: int, min_frames: int = 3) -> list[tuple[int, LandmarkTrack]]:
+        """(ID, landmarks over the run's `frames` rows) of every person tracked for at least
+        `min_frames` frames and, typically, at least the search's smallest person, IDs 1, 2, ...
+        by first appearance."""
+        smallest = MIN_PERSON * min(self.info.width, self.info.height)
+        return [(t.id, to_landmarks(t, frames)) for t in self.tracker.finished(min_frames, smallest)]
+
+
+def to_landmarks(track: Track, frames: int) -> LandmarkTrack:
+    out = LandmarkTrack(frames)
+    for i, p in track.frames.items():
+        if i >= frames:
+            continue
+        out.pixels[i] = p.pixels
+        out.visibility[i] = p.visibility
+        if p.depth_rel is not None:
+            out.depth_rel[i] = p.depth_rel
+        if p.world is not None:
+            out.world[i] = p.world
+        out.detected[i] = True
+    return out
+
+
+def track_people(info: VideoInfo, start: int, stop: int | None, model: str = "full",
+                 max_gap_s: float = 0.5, progress: ProgressFn | None = None,
+                 cancel: threading.Event | None = None) -> tuple[list[tuple[int, LandmarkTrack]], dict]:
+    """Everyone in frames [start, stop) of the video: [(ID, LandmarkTrack)] by first appearance,
+    and the frames' timing (video.frame_timing)."""
+    cancel = cancel or threading.Event()
+    progress = progress or (lambda f, m: None)
+    expected = max((stop if stop is not None else info.frame_count) - start, 1)
+    finder = PeopleFinder(info, model=model, max_gap_s=max_gap_s)
+    times: list[float] = []
+    n = 0
+    try:
+        for idx, rgb in stream_frames(info, start, stop, cancel=cancel, timestamps=times):
+            if cancel.is_set():
+                raise Cancelled()
+            finder.frame(rgb, idx - start)
+            n = idx - start + 1
+            if n % 5 == 0:
+                progress(min(n / expected, 1.0), f"people {n}/{expected}")
+    finally:
+        finder.close()
+    if cancel.is_set():
+        raise Cancelled()
+    if n == 0:
+        raise EngineError(f"--frames {start}: starts past the end of the video (no frame {start})"
+                          if start else f"video has no decodable frames: {info.path}")
+    min_frames = max(3, int(round(0.2 * (info.fps or 30.0))))
+    return finder.tracks(n, min_frames), frame_timing(times, info.fps)
+
+
+def mean_size(track: LandmarkTrack) -> float:
+    """The person's typical size in the image (median box diagonal over the frames they are seen)."""
+    sizes = [size(pose_box(track.pixels[i], track.visibility[i])) for i in np.flatnonzero(track.detected)]
+    return float(np.median(sizes)) if sizes else 0.0
+
+
+def select(people: list[tuple[int, LandmarkTrack]], spec: str | int | tuple[int, ...]
+           ) -> list[tuple[int, LandmarkTrack]]:
+    """The people `--people` asks for, in ID order; an ID that never appears is an EngineError."""
+    if not people:
+        raise EngineError("no person detected")
+    if spec == "all":
+        return people
+    if isinstance(spec, tuple):
+        known = {pid for pid, _ in people}
+        missing = [pid for pid in spec if pid not in known]
+        if missing:
+            listed = ", ".join(str(pid) for pid, _ in people)
+            raise EngineError(f"--people: no person {', '.join(map(str, missing))} in this video "
+                              f"(people found: {listed})")
+        return [p for p in people if p[0] in spec]
+    n = 1 if spec == "largest" else int(spec)
+    # Largest: how big they appear, times how much of the run they are in.
+    ranked = sorted(people, key=lambda p: -mean_size(p[1]) * p[1].detected.mean())
+    return sorted(ranked[:n], key=lambda p: p[0])

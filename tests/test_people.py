@@ -1,0 +1,251 @@
+"""Several people: stable IDs (engine/tracking.py, engine/people.py) and --people runs
+(engine/people_run.py), on the Sports2D demo, where the woman walks under the man on the shed and
+their x positions cross near frame 125."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+from conftest import HEIGHT_M, assert_one_error_line, leftovers, run_cli
+
+from engine.errors import EngineError
+from engine.people import parse_people, select, track_people
+from engine.tracking import Pose, Tracker
+from engine.video import probe
+
+CROSSING = (112, 138)  # Sports2D demo frames around the crossing in x (frame ~125)
+
+
+@pytest.fixture(scope="module")
+def crossing(sports2d_demo):
+    info = probe(sports2d_demo)
+    people, timing = track_people(info, *CROSSING)
+    return info, people
+
+
+def _centres(track) -> np.ndarray:
+    out = np.full((track.frames, 2), np.nan)
+    for i in np.flatnonzero(track.detected):
+        ok = track.visibility[i] > 0.5
+        out[i] = np.median(track.pixels[i][ok], axis=0)
+    return out
+
+
+def test_ids_stay_with_their_person_through_the_crossing(crossing):
+    info, people = crossing
+    assert [pid for pid, _ in people] == [1, 2], "two people, IDs 1, 2 by first appearance"
+    sides = {}
+    for pid, track in people:
+        c = _centres(track)
+        seen = np.isfinite(c).all(axis=1)
+        assert seen.mean() >= 0.9, f"person {pid} tracked in {seen.mean():.0%} of the frames"
+        # The man stays on the shed (upper part of the frame), the woman on the ground: a swap
+        # would put one track on both sides.
+        upper = c[seen, 1] < 0.45 * info.height
+        assert upper.all() or not upper.any(), f"person {pid} changed sides: an ID swap"
+        sides[pid] = bool(upper[0])
+        xs = c[seen, 0]
+        assert np.ptp(xs) > 80, f"person {pid} should move across the crossing"
+    assert sides[1] != sides[2], "the two IDs follow two different people"
+    # Their x positions really cross inside the slice.
+    dx = _centres(people[0][1])[:, 0] - _centres(people[1][1])[:, 0]
+    dx = dx[np.isfinite(dx)]
+    assert dx.min() < 0 < dx.max()
+
+
+def test_select_by_count_ids_and_unknown_id(crossing):
+    _, people = crossing
+    assert [p for p, _ in select(people, "all")] == [1, 2]
+    assert len(select(people, 1)) == 1 and len(select(people, 5)) == 2
+    assert [p for p, _ in select(people, (2,))] == [2]
+    with pytest.raises(EngineError, match="no person 7"):
+        select(people, (1, 7))
+
+
+@pytest.mark.parametrize("text, value", [("largest", "largest"), ("ALL", "all"), ("2", 2),
+                                         ("1,3", (1, 3)), ("#4", (4,)), ("4,", (4,)),
+                                         ("2,2,1", (2, 1))])
+def test_parse_people(text, value):
+    assert parse_people(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "everyone", "0", "-1", "1,,2", "#0", "1.5", "0,1"])
+def test_parse_people_rejects(text):
+    with pytest.raises(EngineError, match="--people"):
+        parse_people(text)
+
+
+def _pose(cx: float, cy: float, h: float = 200.0) -> Pose:
+    """A stick figure's 33 landmarks around (cx, cy), all visible."""
+    rng = np.random.default_rng(int(cx * 7 + cy))
+    offsets = np.c_[rng.uniform(-0.2, 0.2, 33), np.linspace(-0.5, 0.5, 33)] * h
+    return Pose(np.array([cx, cy]) + offsets, np.ones(33))
+
+
+def test_tracker_keeps_ids_through_a_crossing_and_a_short_gap():
+    """Two people walk through each other at the same height; one vanishes for 10 frames (1/3 s
+    at 30 fps) behind the other: both keep their IDs."""
+    tracker = Tracker(fps=30.0)
+    a_figure, b_figure = _pose(0, 0), _pose(0, 0, 220)
+    seen: dict[int, list[float]] = {}
+    for i in range(60):
+        xa, xb = 100 + 8 * i, 580 - 8 * i  # they meet at frame 30
+        poses = [Pose(a_figure.pixels + (xa, 300), a_figure.visibility)]
+        if not 25 <= i < 35:  # b hidden behind a
+            poses.append(Pose(b_figure.pixels + (xb, 305), b_figure.visibility))
+        for tid, pose in tracker.step(i, poses).items():
+            seen.setdefault(tid, []).append(float(np.median(pose.pixels[:, 0])))
+    assert sorted(seen) == [1, 2]
+    a, b = np.array(seen[1]), np.array(seen[2])
+    assert (np.diff(a) > 0).all() and (np.diff(b) < 0).all(), "each ID keeps one walking direction"
+
+
+def test_cli_people_all_writes_one_folder_per_person(sports2d_demo, tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("run", sports2d_demo, "--height", HEIGHT_M, "--frames", "118:132", "--people", "all",
+                   "--out", out, "--quiet", "--no-plots", timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    top = out / sports2d_demo.stem
+    record = json.loads((top / "run.json").read_text())
+    assert record["completed"] and [p["id"] for p in record["people"]] == [1, 2]
+    assert sorted(p.name for p in top.iterdir()) == ["person_1", "person_2", "run.json"]
+    from engine import result
+
+    for p in record["people"]:
+        folder = top / p["folder"]
+        stem = sports2d_demo.stem
+        for name in result.core_files(stem).values():
+            assert (folder / name).is_file(), name
+        assert (folder / f"{stem}_final.trc").is_file() and (folder / "joint_angles").is_dir()
+        sub = json.loads((folder / "run.json").read_text())
+        assert sub["subject"]["method"] == "tracked" and sub["subject"]["id"] == p["id"]
+        assert sub["frames"]["read"] == 14
+        assert p["frames_tracked"] >= 12
+    # The two people are two different bodies: their 2D tracks are far apart.
+    a = result.load(top / "person_1").pixels
+    b = result.load(top / "person_2").pixels
+    assert np.nanmedian(np.linalg.norm(np.nanmedian(a, axis=1) - np.nanmedian(b, axis=1), axis=1)) > 200
+
+
+def test_cli_people_unknown_id_writes_nothing(sports2d_demo, tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("run", sports2d_demo, "--height", HEIGHT_M, "--frames", "118:124", "--people", "1,9",
+                   "--out", out, "--quiet", timeout=120)
+    assert proc.returncode == 1
+    line = assert_one_error_line(proc.stderr)
+    assert "no person 9" in line and "people found: 1, 2" in line, line
+    assert leftovers(out) == []
+
+
+@pytest.mark.parametrize("value", ["everyone", "0", "1,x"])
+def test_cli_people_bad_value(sports2d_demo, tmp_path, value):
+    proc = run_cli("run", sports2d_demo, "--height", HEIGHT_M, "--people", value, "--out", tmp_path / "o")
+    assert proc.returncode == 2
+    line = assert_one_error_line(proc.stderr)
+    assert "--people" in line, line
+    assert leftovers(tmp_path / "o") == []
+
+
+def test_people_with_roi_or_holistic_is_refused(sports2d_demo, tmp_path):
+    from engine.config import RunConfig
+
+    with pytest.raises(EngineError, match="--roi"):
+        RunConfig(video=sports2d_demo, height_m=1.7, roi=(0, 0, 10, 10), people="all")
+    with pytest.raises(EngineError, match="--holistic"):
+        RunConfig(video=sports2d_demo, height_m=1.7, holistic=True, people="2")
+    assert RunConfig(video=sports2d_demo, height_m=1.7, roi=(0, 0, 10, 10)).people == "largest"
+
+
+def test_largest_is_todays_run(cam01_run, cam01):
+    """--people largest (the default) is the single-person run: same folder layout, same markers."""
+    from conftest import CAM01_SLICE
+
+    from engine.config import RunConfig
+    from engine.pipeline import run
+
+    first = cam01_run.result
+    assert first.record["config"]["people"] == "largest" and first.people == []
+    again = run(RunConfig(video=cam01, height_m=HEIGHT_M, out_dir=cam01_run.out_dir / "again",
+                          frames=CAM01_SLICE, people="largest"), cancel=threading.Event())
+    assert again.out_dir.name == cam01.stem and not (again.out_dir / "person_1").exists()
+    np.testing.assert_array_equal(again.recon.markers, first.recon.markers)
+    assert sorted(p.name for p in again.out_dir.iterdir()) == sorted(p.name for p in first.out_dir.iterdir())
+
+
+def test_scail_draws_everyone(sports2d_demo, tmp_path):
+    """--people all --scail: OUT/<stem>/scail/ holds both people in the NLF export (one pose per
+    person a frame, as SCAIL-Pose's extractor writes them) and in one render."""
+    from engine.config import RunConfig
+    from engine.pipeline import run
+
+    res = run(RunConfig(video=sports2d_demo, height_m=HEIGHT_M, out_dir=tmp_path, frames=(118, 124),
+                        people="all", scail=True, scail_size=(448, 256), joint_angles=False),
+              cancel=threading.Event())
+    top = res.out_dir
+    stem = sports2d_demo.stem
+    with np.load(top / "scail" / f"{stem}_nlf.npz") as d:
+        assert d["joints3d_nonparam"].shape == (6, 2, 24, 3)
+        assert d["valid"].all()
+    assert res.record["scail"]["people"] == 2 and (top / "scail" / f"{stem}_scail.mp4").is_file()
+    assert [r.out_dir for r in res.people] == [top / "person_1", top / "person_2"]
+    assert all(path.exists() for r in res.people for path in r.files.values())
+    import cv2
+
+    def alpha(folder):
+        png = sorted((folder / "rgba").glob("*.png"))[0]
+        return cv2.imread(str(png), cv2.IMREAD_UNCHANGED)[..., 3] > 0
+
+    both = alpha(top / "scail")
+    one, two = alpha(top / "person_1" / "scail"), alpha(top / "person_2" / "scail")
+    assert one.any() and two.any()
+    # The joint render covers each person's own render (same camera, same poses).
+    assert (both & one).sum() >= 0.95 * one.sum() and (both & two).sum() >= 0.95 * two.sum()
+    assert both.sum() > max(one.sum(), two.sum())
+
+
+def test_turned_look_maps_back_to_the_frame(sports2d_demo):
+    """A lost person is also looked for in their crop turned by quarter turns (engine/people.py):
+    the landmarks found in a turned crop land where the upright crop puts them."""
+    from engine.people import PeopleFinder
+    from engine.video import stream_frames
+
+    info = probe(sports2d_demo)
+    finder = PeopleFinder(info)
+    try:
+        rgb = next(iter(stream_frames(info, 100, 101, cancel=threading.Event())))[1]
+        window = (800, 450, 500, 544)  # the woman, walking
+        upright = finder._look(rgb, *window)
+        assert len(upright) == 1
+        for turns in (1, 2, 3):
+            turned = finder._look(rgb, *window, turns=turns, source=7)
+            assert len(turned) == 1 and turned[0].source == 7
+            d = np.linalg.norm(turned[0].pixels - upright[0].pixels, axis=1)
+            assert np.median(d) < 8, (turns, np.median(d))
+            # World landmarks turn back too: the body's up (hips → shoulders) stays up.
+            w = turned[0].world
+            assert (w[[11, 12], 1].mean() - w[[23, 24], 1].mean()) < 0
+    finally:
+        finder.close()
+
+
+def test_cancel_during_tracking_writes_nothing(sports2d_demo, tmp_path):
+    from engine.config import RunConfig
+    from engine.errors import Cancelled
+    from engine.pipeline import run
+
+    cancel = threading.Event()
+    seen: list[str] = []
+
+    def progress(fraction: float, message: str) -> None:
+        seen.append(message)
+        if message.startswith("people"):
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        run(RunConfig(video=sports2d_demo, height_m=HEIGHT_M, out_dir=tmp_path / "out",
+                      frames=(118, 140), people="all"), progress=progress, cancel=cancel)
+    assert any(m.startswith("people") for m in seen)
+    assert leftovers(tmp_path / "out") == []
