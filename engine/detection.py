@@ -12,7 +12,7 @@ from .errors import Cancelled, EngineError
 from .landmarks import LandmarkTrack, PoseDetector
 from .person import SubjectCrop, detect_people, pick_subject
 from .progress import ProgressFn
-from .video import VideoInfo, frame_timing, stream_frames
+from .video import VideoInfo, check_read, frame_timing, stream_frames
 
 
 def choose_subject(rgb: np.ndarray, cfg: RunConfig, info: VideoInfo,
@@ -67,9 +67,7 @@ def detect(cfg: RunConfig, info: VideoInfo, start: int, stop: int | None,
             detector.close()
     if cancel.is_set():
         raise Cancelled()
-    if n == 0:
-        raise EngineError(f"--frames {start}: starts past the end of the video (no frame {start})"
-                          if start else f"video has no decodable frames: {info.path}")
+    check_read(n, start, info)
     if n < track.frames:
         track.truncate(n)
     return track, subject, frame_timing(times, info.fps)

@@ -31,7 +31,7 @@ from .landmarks import N_POSE, LandmarkTrack
 from .person import SubjectCrop, _hog_people
 from .progress import ProgressFn
 from .tracking import MAX_SPEED, VISIBLE, Pose, Track, Tracker, deduplicate, iou, pose_box, size
-from .video import VideoInfo, frame_timing, stream_frames
+from .video import VideoInfo, check_read, frame_timing, stream_frames
 
 FOLLOW_CONFIDENCE = 0.5  # a follower's detection/presence/tracking thresholds (MediaPipe's default;
 # 0.3 kept a person seen from behind longer but fed more wrong poses: benchmarks/people.py)
@@ -268,9 +268,7 @@ def track_people(info: VideoInfo, start: int, stop: int | None, model: str = "fu
         finder.close()
     if cancel.is_set():
         raise Cancelled()
-    if n == 0:
-        raise EngineError(f"--frames {start}: starts past the end of the video (no frame {start})"
-                          if start else f"video has no decodable frames: {info.path}")
+    check_read(n, start, info)
     min_frames = max(3, int(round(0.2 * (info.fps or 30.0))))
     return finder.tracks(n, min_frames), frame_timing(times, info.fps)
 

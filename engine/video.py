@@ -189,6 +189,14 @@ def _reached_end(info: VideoInfo, last_ms: float) -> bool:
     return bool(np.isfinite(last_ms)) and last_ms >= duration_ms - max(100.0, 3000.0 / info.fps)
 
 
+def check_read(frames_read: int, start: int, info: VideoInfo) -> None:
+    """One line when a detection loop read no frame: --frames starts past the end, or the video
+    has none it can decode."""
+    if frames_read == 0:
+        raise EngineError(f"--frames {start}: starts past the end of the video (no frame {start})"
+                          if start else f"video has no decodable frames: {info.path}")
+
+
 def frame_timing(times: list[float], fps: float) -> dict:
     """How far the frames' own timestamps stray from evenly spaced frames, the timing every output
     uses. A variable-frame-rate video (off by more than half a frame) gets its measured mean rate,

@@ -44,6 +44,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import skeleton
+from .skeleton import perp as _perp
+from .skeleton import unit as _unit
 
 SIDES = ("L", "R")
 _LIMBS = {"upper_arm": ("shoulder", "elbow"), "forearm": ("elbow", "wrist"), "hand": ("wrist", "index"),
@@ -98,16 +100,6 @@ class Solution:
     ik_shift_m: float  # largest distance an ankle was moved to hold a pin
     yaw: np.ndarray  # (3, 3) the turn about the vertical from our world onto the target's facing
     rest_joints: dict[str, np.ndarray]  # the target's joints at rest (target_joints), world
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return v / n
-
-
-def _perp(v: np.ndarray, axis: np.ndarray) -> np.ndarray:
-    return v - np.sum(v * axis, axis=-1, keepdims=True) * axis
 
 
 def _orthonormal(m: np.ndarray) -> np.ndarray:

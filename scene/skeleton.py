@@ -71,13 +71,14 @@ BONE_INDEX = {b.name: i for i, b in enumerate(BONES)}
 _CARRY = 0.15
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
+def unit(v: np.ndarray) -> np.ndarray:
+    """v / |v| along the last axis (NaN where |v| is 0)."""
     n = np.linalg.norm(v, axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return v / n
 
 
-def _perp(v: np.ndarray, axis: np.ndarray) -> np.ndarray:
+def perp(v: np.ndarray, axis: np.ndarray) -> np.ndarray:
     """Component of v perpendicular to the unit vector(s) `axis`."""
     return v - np.sum(v * axis, axis=-1, keepdims=True) * axis
 
@@ -99,15 +100,15 @@ def skeleton_points(markers: np.ndarray, head_length: float | None = None) -> di
             pts[f"{s}_{j}"] = p[f"{s}_{j}"]
         pts[f"{s}_toe"] = p[f"{s}_foot_index"]
 
-    hip_axis = _unit(p["left_hip"] - p["right_hip"])
+    hip_axis = unit(p["left_hip"] - p["right_hip"])
     spine = pts["thorax"] - pts["pelvis"]
     chest_forward = np.cross(p["left_shoulder"] - p["right_shoulder"], spine)
-    pts["chest_forward"] = _unit(chest_forward)
-    pts["pelvis_forward"] = _unit(np.cross(hip_axis, spine))
-    pts["pelvis_up"] = _unit(_perp(spine, hip_axis))
-    face_forward = _unit(m[:, _MP["nose"]] - pts["ears"])
+    pts["chest_forward"] = unit(chest_forward)
+    pts["pelvis_forward"] = unit(np.cross(hip_axis, spine))
+    pts["pelvis_up"] = unit(perp(spine, hip_axis))
+    face_forward = unit(m[:, _MP["nose"]] - pts["ears"])
     pts["face_forward"] = face_forward
-    head_up = _unit(np.cross(face_forward, p["left_ear"] - p["right_ear"]))
+    head_up = unit(np.cross(face_forward, p["left_ear"] - p["right_ear"]))
     if head_length is None:
         stature = np.linalg.norm(pts["ears"] - 0.5 * (p["left_ankle"] + p["right_ankle"]), axis=-1)
         head_length = _HEAD_SHARE * float(np.nanmedian(stature)) if np.isfinite(stature).any() else 0.12
@@ -115,10 +116,10 @@ def skeleton_points(markers: np.ndarray, head_length: float | None = None) -> di
     pts["pelvis_top"] = pts["pelvis"] + 0.1 * pts["pelvis_up"]
     for s in ("left", "right"):
         # The direction the forearm folds towards: anterior for a flexing elbow.
-        pts[f"{s}_elbow_fold"] = _unit(p[f"{s}_wrist"] - p[f"{s}_elbow"])
-        pts[f"{s}_palm_across"] = _unit(p[f"{s}_index"] - p[f"{s}_pinky"])
-        pts[f"{s}_foot_forward"] = _unit(p[f"{s}_foot_index"] - p[f"{s}_heel"])
-        pts[f"{s}_instep"] = _unit(p[f"{s}_ankle"] - p[f"{s}_heel"])
+        pts[f"{s}_elbow_fold"] = unit(p[f"{s}_wrist"] - p[f"{s}_elbow"])
+        pts[f"{s}_palm_across"] = unit(p[f"{s}_index"] - p[f"{s}_pinky"])
+        pts[f"{s}_foot_forward"] = unit(p[f"{s}_foot_index"] - p[f"{s}_heel"])
+        pts[f"{s}_instep"] = unit(p[f"{s}_ankle"] - p[f"{s}_heel"])
     return pts
 
 
@@ -168,22 +169,22 @@ def bone_frames(pts: dict[str, np.ndarray], bones: tuple[BoneDef, ...] = BONES) 
     """
     T = pts["pelvis"].shape[0]
     B = len(bones)
-    Y = np.stack([_unit(pts[b.tail] - pts[b.head]) for b in bones], axis=1)  # (T, B, 3)
+    Y = np.stack([unit(pts[b.tail] - pts[b.head]) for b in bones], axis=1)  # (T, B, 3)
     ref = np.nan_to_num(np.stack([pts[b.twist] for b in bones], axis=1))
-    base = _perp(ref, Y)  # the anatomical part, vectorised; only the carry-over is sequential
+    base = perp(ref, Y)  # the anatomical part, vectorised; only the carry-over is sequential
     ok_y = np.isfinite(Y).all(-1)
     Z = np.full((T, B, 3), np.nan)
     prev_z = np.tile(np.array([0, -1.0, 0]), (B, 1))  # forward until a frame says otherwise
     for t in range(T):
         y = Y[t]
-        z = _unit(base[t] + _CARRY * _perp(prev_z, y))
+        z = unit(base[t] + _CARRY * perp(prev_z, y))
         ok = ok_y[t] & (np.linalg.norm(np.nan_to_num(z), axis=-1) > 0.5)
         Z[t, ok] = z[ok]
         prev_z[ok] = z[ok]
     out = np.stack([np.cross(Y, Z), Y, Z], axis=-1)
     # The pelvis takes X exactly on the hip axis, so both hips land where the engine put them.
-    hx = _unit(pts["left_hip"] - pts["right_hip"])
-    hy = _unit(_perp(pts["thorax"] - pts["pelvis"], hx))
+    hx = unit(pts["left_hip"] - pts["right_hip"])
+    hy = unit(perp(pts["thorax"] - pts["pelvis"], hx))
     pelvis = np.stack([hx, hy, np.cross(hx, hy)], axis=-1)
     for i, b in enumerate(bones):
         if b.name == "pelvis":
