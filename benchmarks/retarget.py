@@ -43,9 +43,11 @@ def _package():
 
 def results(folder: Path) -> dict[str, Path]:
     videos = Path(importlib.util.find_spec("Pose2Sim").origin).parent / "Demo_SinglePerson" / "videos"
+    from humanpose3d.engine.result import MARKERS_NPZ  # loaded by _package()
+
     out = {}
     for cam in CAMERAS:
-        if not list((folder / cam).glob("*_markers.npz")):
+        if not list((folder / cam).glob(f"*{MARKERS_NPZ}")):
             subprocess.run([sys.executable, "-m", "engine", "run", str(videos / f"{cam}.mp4"), "--height",
                             "1.72", "--out", str(folder), "--no-angles", "--no-plots", "--quiet"], cwd=ROOT,
                            check=True)

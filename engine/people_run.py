@@ -22,6 +22,7 @@ from .errors import Cancelled, EngineError
 from .outputs import check_writable, clean_stale, staged_folder
 from .people import mean_size, parse_people, select, track_people
 from .progress import ProgressFn
+from .result import RUN_JSON
 from .video import probe, resolve_range
 
 TRACK_GAP_S = 0.5  # a person unseen for longer gets a new ID
@@ -102,12 +103,12 @@ def run_people(cfg: RunConfig, progress: ProgressFn | None = None,
             "people_skipped": skipped,
             "timings": {"tracking_s": round(tracking_s, 3),
                         "total_s": round(time.perf_counter() - t0, 3)},
-            "outputs": sorted(folder_name(pid) for pid, _ in chosen) + ["run.json"]
+            "outputs": sorted(folder_name(pid) for pid, _ in chosen) + [RUN_JSON]
             + (["scail"] if scail_record else []),
         }
         if scail_record:
             record["scail"] = scail_record
-        (tmp / "run.json").write_text(json.dumps(record, indent=2))
+        (tmp / RUN_JSON).write_text(json.dumps(record, indent=2))
     report(1.0, "done")
     # Each person's files now live under final/person_<ID>/, not the staging folder.
     moved = [replace(r, out_dir=final / r.out_dir.name,
@@ -115,7 +116,7 @@ def run_people(cfg: RunConfig, progress: ProgressFn | None = None,
              for r in results]
     first = moved[0]
     return replace(first, out_dir=final, record=record, people=moved,
-                   files={"run_json": final / "run.json"})
+                   files={"run_json": final / RUN_JSON})
 
 
 def _describe(pid: int, track, start: int) -> dict:

@@ -61,7 +61,7 @@ class Source:
 
 def planted_feet(folder: Path, stem: str, first_frame: int, count: int) -> np.ndarray | None:
     """(T, 4) the quality CSV's `planted` flag of the heels and toes, or None without the file."""
-    path = Path(folder) / f"{stem}_quality.csv"
+    path = Path(folder) / engine_result.core_files(stem)["quality_csv"]
     if not path.is_file():
         return None
     out = np.zeros((count, 4), bool)
