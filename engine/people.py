@@ -28,7 +28,7 @@ import numpy as np
 from . import mediapipe_tasks as tasks
 from .errors import Cancelled, EngineError
 from .landmarks import N_POSE, LandmarkTrack
-from .person import SubjectCrop, _hog_people
+from .person import SubjectCrop, hog_people
 from .progress import ProgressFn
 from .tracking import MAX_SPEED, VISIBLE, Pose, Track, Tracker, deduplicate, iou, pose_box, size
 from .video import VideoInfo, check_read, frame_timing, stream_frames
@@ -150,7 +150,7 @@ class PeopleFinder:
         found: list[Pose] = []
         for ox, oy, cw, ch in windows:
             found += self._look(rgb, ox, oy, cw, ch)
-        for box in _hog_people(rgb):
+        for box in hog_people(rgb):
             if any(iou(box, p.box) > 0.5 for p in known + found):
                 continue
             found += self._look(rgb, *SubjectCrop.around(box, w, h).window())

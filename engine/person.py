@@ -20,7 +20,7 @@ Box = tuple[float, float, float, float]  # x, y, w, h in frame pixels
 def detect_people(rgb: np.ndarray, model: str = "full") -> list[Box]:
     """Candidate people in a frame: the union of two weak detectors that miss different people
     (HOG misses people in unusual poses; MediaPipe's detector misses small or distant people)."""
-    return _suppress(_hog_people(rgb) + _pose_people(rgb, model=model))
+    return _suppress(hog_people(rgb) + _pose_people(rgb, model=model))
 
 
 def _pose_people(rgb: np.ndarray, max_people: int = 4, model: str = "full") -> list[Box]:
@@ -46,7 +46,7 @@ def _pose_people(rgb: np.ndarray, max_people: int = 4, model: str = "full") -> l
     return boxes
 
 
-def _hog_people(rgb: np.ndarray, max_side: int = 640) -> list[Box]:
+def hog_people(rgb: np.ndarray, max_side: int = 640) -> list[Box]:
     """People boxes via OpenCV's built-in HOG detector (no download)."""
     h, w = rgb.shape[:2]
     scale = min(1.0, max_side / max(h, w))
