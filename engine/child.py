@@ -22,7 +22,7 @@ def _watch_stdin(cancel: threading.Event) -> None:
 
 
 def main() -> int:
-    from .service import Event, _failure, execute  # light: the pipeline loads inside execute
+    from .service import Event, ending, execute  # light: the pipeline loads inside execute
 
     def emit(event: Event) -> None:
         sys.stdout.write(event.to_line() + "\n")
@@ -41,10 +41,10 @@ def main() -> int:
         cfg = RunConfig.from_json(json.loads(first))
         hold_mmap_threshold()  # this process only runs the engine: keep its peak flat
     except (ValueError, TypeError) as exc:  # not a config: a caller's bug
-        emit(_failure(EngineError(f"the engine's child got no valid run settings ({exc})")))
+        emit(ending(EngineError(f"the engine's child got no valid run settings ({exc})")))
         return 1
     except Exception as exc:  # noqa: BLE001: EngineError (a bad value), a missing package
-        end = _failure(exc)
+        end = ending(exc)
         emit(end)
         return end.code
     return execute(cfg, emit, cancel).code

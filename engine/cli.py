@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", r"(All-NaN|Mean of empty) slice", RuntimeWarning)
 
     from .mediapipe_tasks import silence_native_stderr_for_good  # light: mediapipe loads lazily
-    from .service import CANCELLED, EXIT_INTERNAL, Event, execute
+    from .service import EXIT_INTERNAL, ending, execute
 
     def on_signal(signum, frame) -> None:  # noqa: ARG001
         cancel.set()
@@ -279,10 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             end = execute(config_from_args(args), bar.show, cancel)
-        except KeyboardInterrupt:  # a signal between the run's end and here
-            end = Event("cancelled", message=CANCELLED, code=130)
-        except EngineError as exc:  # a bad value in the settings
-            end = Event("error", message=str(exc), code=1)
+        except (KeyboardInterrupt, EngineError) as exc:  # a late signal; a bad value in the settings
+            end = ending(exc)
         bar.close(keep=end.kind == "done")
         if end.kind == "done":
             print(f"{end.out_dir}  ({end.frames} frames, detection {100 * end.detection_rate:.1f} %, "

@@ -35,7 +35,7 @@ def folder_name(pid: int) -> str:
 
 def run_people(cfg: RunConfig, progress: ProgressFn | None = None,
                cancel: threading.Event | None = None):
-    from .pipeline import Person, RunResult, _versions, run
+    from .pipeline import Person, RunResult, package_versions, run
 
     report = progress or (lambda f, m: None)
     cancel = cancel or threading.Event()
@@ -92,7 +92,7 @@ def run_people(cfg: RunConfig, progress: ProgressFn | None = None,
             "completed": True,
             "engine_version": __version__,
             "config": cfg.to_json(),
-            "versions": _versions(),
+            "versions": package_versions(),
             "video": results[0].record["video"],
             "frames": {"first": frames["first"], "requested": frames["requested"], "read": frames["read"],
                        "detected": int(np.any([t.detected for _, t in chosen], axis=0).sum())},

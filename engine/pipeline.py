@@ -64,7 +64,7 @@ class Person:
     timing: dict  # video.frame_timing of the tracking pass
 
 
-def _versions() -> dict[str, str]:
+def package_versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "humanpose3d": __version__}
     for name in _PACKAGES:
         try:
@@ -189,7 +189,7 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
             "completed": True,
             "engine_version": __version__,
             "config": cfg.to_json(),
-            "versions": _versions(),
+            "versions": package_versions(),
             "video": info.to_json() | timing,
             "frames": {"first": start, "requested": requested, "read": track.frames,
                        "detected": int(track.detected.sum())},

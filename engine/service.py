@@ -67,7 +67,8 @@ class Event:
             return None
 
 
-def _failure(exc: BaseException) -> Event:
+def ending(exc: BaseException) -> Event:
+    """The final event of a run that raised `exc`: its one line and exit code."""
     if isinstance(exc, KeyboardInterrupt | Cancelled):
         return Event("cancelled", message=CANCELLED, code=EXIT_CANCELLED)
     if isinstance(exc, EngineError):
@@ -105,7 +106,7 @@ def execute(cfg: RunConfig, on_event: Callable[[Event], None],
     except (KeyboardInterrupt, Exception) as exc:  # noqa: BLE001: every ending becomes one event
         if isinstance(exc, KeyboardInterrupt):
             cancel.set()
-        end = _failure(exc)
+        end = ending(exc)
     else:
         rec = result.record
         end = Event("done", 1.0, message="done", out_dir=str(result.out_dir), frames=rec["frames"]["read"],

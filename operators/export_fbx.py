@@ -3,8 +3,6 @@ scene/export.py's presets (Unity, Unreal, Mixamo); what headless.py's --fbx writ
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import bpy
 from bpy.types import Operator
 
@@ -40,11 +38,7 @@ class HP3D_OT_export_fbx(Operator):
         from ..scene import export
 
         props, arm = context.scene.hp3d, _armature(context)
-        raw = props.fbx_path.strip() or f"//{arm.name}.fbx"
-        if raw.startswith("//") and not bpy.data.filepath:
-            path = settings.user_folder("fbx") / Path(raw[2:]).name
-        else:
-            path = Path(bpy.path.abspath(raw))
+        path = settings.file_path(props.fbx_path.strip() or f"//{arm.name}.fbx", "fbx")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             out = export.export_fbx(path, arm, export.body_of(arm), preset=props.fbx_preset)

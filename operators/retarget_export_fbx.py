@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import bpy
 from bpy.types import Operator
+
+from . import settings
 
 
 class HP3D_OT_retarget_export_fbx(Operator):
@@ -23,13 +23,7 @@ class HP3D_OT_retarget_export_fbx(Operator):
         from ..scene import retarget
 
         props = context.scene.hp3d_retarget
-        raw = props.fbx_path.strip() or "//character.fbx"
-        if raw.startswith("//") and not bpy.data.filepath:
-            from .settings import user_folder
-
-            path = user_folder("characters") / Path(raw[2:]).name
-        else:
-            path = Path(bpy.path.abspath(raw))
+        path = settings.file_path(props.fbx_path.strip() or "//character.fbx", "characters")
         try:
             out = retarget.export_character_fbx(path, props.target)
         except (RuntimeError, OSError) as exc:

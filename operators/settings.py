@@ -34,6 +34,14 @@ def bone_map_presets() -> Path:
     return user_folder("bone_maps")
 
 
+def file_path(raw: str, folder: str) -> Path:
+    """An absolute file path from a path property; a blend-relative one in an unsaved file goes
+    to user_folder(folder), keeping its file name."""
+    if raw.startswith("//") and not bpy.data.filepath:
+        return user_folder(folder) / Path(raw[2:]).name
+    return Path(bpy.path.abspath(raw))
+
+
 def output_dir(props) -> Path:
     """Absolute output folder; a blend-relative path in an unsaved file goes to user_folder()."""
     raw = props.output_dir.strip() or "//hp3d_output/"

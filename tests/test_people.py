@@ -159,7 +159,7 @@ def test_people_with_roi_or_holistic_is_refused(sports2d_demo, tmp_path):
     assert RunConfig(video=sports2d_demo, height_m=1.7, roi=(0, 0, 10, 10)).people == "largest"
 
 
-def test_largest_is_todays_run(cam01_run, cam01):
+def test_largest_is_todays_run(cam01_run, cam01, tmp_path):
     """--people largest (the default) is the single-person run: same folder layout, same markers."""
     from conftest import CAM01_SLICE
 
@@ -168,7 +168,7 @@ def test_largest_is_todays_run(cam01_run, cam01):
 
     first = cam01_run.result
     assert first.record["config"]["people"] == "largest" and first.people == []
-    again = run(RunConfig(video=cam01, height_m=HEIGHT_M, out_dir=cam01_run.out_dir / "again",
+    again = run(RunConfig(video=cam01, height_m=HEIGHT_M, out_dir=tmp_path / "again",
                           frames=CAM01_SLICE, people="largest"), cancel=threading.Event())
     assert again.out_dir.name == cam01.stem and not (again.out_dir / "person_1").exists()
     np.testing.assert_array_equal(again.recon.markers, first.recon.markers)
