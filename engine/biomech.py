@@ -80,8 +80,8 @@ def uncertain_by_joint(uncertain: np.ndarray | None) -> dict[str, dict[str, np.n
 
 def _write_angles(out: Path, stem: str, time_s: np.ndarray, angles: dict[str, dict[str, np.ndarray]],
                   plots: bool, uncertain: np.ndarray | None = None, subject: dict | None = None,
-                  quality: dict | None = None, dropped: dict[str, np.ndarray] | None = None
-                  ) -> dict[str, str]:
+                  quality: dict | None = None, dropped: dict[str, np.ndarray] | None = None,
+                  cancel: threading.Event | None = None) -> dict[str, str]:
     folder = out / "joint_angles"
     folder.mkdir(exist_ok=True)
     files: dict[str, str] = {}
@@ -94,18 +94,27 @@ def _write_angles(out: Path, stem: str, time_s: np.ndarray, angles: dict[str, di
               name=f"{stem}_angles")
     files["angles_mot"] = rel
     if plots:
-        from .angle_plots import plot_angles, write_report
+        from .angle_plots import JOINTS
+        from .figure_worker import draw_shared
 
         shade = uncertain_by_joint(uncertain)
         for group, mask in (dropped or {}).items():  # beyond anatomical limits: refilled, so shaded
             joint, side = group.rsplit("_", 1)
             sides = shade.setdefault(joint, {})
             sides[side] = sides.get(side, np.zeros_like(mask)) | mask
-        pngs = plot_angles(folder, stem, time_s, angles, f"{stem}: joint angles (ISB)", shade)
-        files |= {f"angles_{j}_png": str(p.relative_to(out)) for j, p in pngs.items()}
+        joints = [j for j, groups in JOINTS.items() if groups[0] in angles]
+        common = {"folder": folder, "stem": stem, "time_s": time_s, "angles": angles,
+                  "title": f"{stem}: joint angles (ISB)", "uncertain": shade}
         rel = f"{stem}_report.pdf"
-        write_report(out / rel, stem, time_s, angles, {k: str(v) for k, v in (subject or {}).items()},
-                     {k: str(v) for k, v in (quality or {}).items()}, shade)
+        report = {"path": out / rel, "stem": stem, "time_s": time_s, "angles": angles,
+                  "subject": {k: str(v) for k, v in (subject or {}).items()},
+                  "quality": {k: str(v) for k, v in (quality or {}).items()}, "uncertain": shade}
+        # Shares of about equal time (benchmarks/throughput.py): the report costs about two joints.
+        draw_shared(here=[("joints", {**common, "joints": joints[:5]}), ("overview", common)],
+                    there=[("joints", {**common, "joints": joints[5:]}), ("report", report)],
+                    cancel=cancel)
+        files |= {f"angles_{j}_png": f"joint_angles/{stem}_{j}.png" for j in joints}
+        files["angles_all_png"] = f"joint_angles/{stem}_all_joint_angles.png"
         files["report_pdf"] = rel
     return files
 
@@ -153,6 +162,10 @@ def warm_up(figures: bool = True) -> None:
         except Exception:  # noqa: BLE001 - only a head start: the stage itself reports real errors
             pass
 
+    if figures:
+        from .figure_worker import prepare
+
+        prepare()  # the second process that draws half of the figures loads matplotlib meanwhile
     if _warm is None or not _warm.is_alive():
         # Not a daemon: interpreter exit (e.g. after a bad-input error) must wait for it, since
         # killing a thread inside onnxruntime's session set-up aborts the process.
@@ -213,7 +226,9 @@ def run_biomechanics(markers_22: np.ndarray, fps: float, first_frame: int, cfg: 
                    else f"field of view {cfg.fov_deg:g} deg", "low-pass": f"{cfg.cutoff_hz:g} Hz",
                    "angles": "ISB; shoulder Z-X-Y and humerothoracic Y-X-Y"}
         files |= _write_angles(out, stem, time_s, angles, cfg.angle_plots, uncertain, subject, quality,
-                               dropped)
+                               dropped, cancel)
+        if cancel.is_set():  # the helper's share of the figures was dropped
+            raise Cancelled()
         lap("angle_files_s")
         record["angle_groups"] = list(ALL_GROUPS)
 

@@ -1,0 +1,177 @@
+"""A second process that draws part of the angle figures, so that both cores draw once pose is
+done (the figures were about half of a 100-frame run: benchmarks/throughput.py).
+
+It starts while MediaPipe runs (`prepare()`, from biomech.warm_up), imports matplotlib and loads
+its fonts there, then waits for one batch of `angle_plots.draw` jobs: pickled on its stdin, one
+pickled ("ok" | "error", detail) reply on its stdout. The caller draws its own share meanwhile and,
+if the helper failed, died or cannot be started (Blender's own binary is no Python to start),
+draws the helper's share itself: the files are the same either way. The helper exits when its
+stdin closes, so it never outlives the process that started it.
+
+    python -m engine.figure_worker   (the engine's parent folder on PYTHONPATH)
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+Job = tuple[str, dict]
+
+_worker: FigureWorker | None = None
+_lock = threading.Lock()
+_exit_hook = False
+
+
+def _python() -> str | None:
+    """This interpreter, when it is a Python one can start (inside Blender it may be Blender)."""
+    exe = sys.executable or ""
+    return exe if Path(exe).name.lower().startswith("python") and os.path.exists(exe) else None
+
+
+class FigureWorker:
+    """One helper process; `run(jobs)` hands it a batch, `result()` waits for the reply."""
+
+    def __init__(self, python: str) -> None:
+        from .service import child_env
+
+        flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)
+        self.proc = subprocess.Popen([python, "-m", "engine.figure_worker"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     env=child_env(python), creationflags=flags)
+        self._reply: tuple[str, object] | None = None
+        self._reader: threading.Thread | None = None
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def run(self, jobs: Sequence[Job]) -> bool:
+        """Send the batch; False if the helper is gone."""
+        try:
+            pickle.dump(list(jobs), self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            self.proc.stdin.close()
+        except (OSError, ValueError):
+            return False
+
+        def read() -> None:
+            try:
+                self._reply = pickle.load(self.proc.stdout)
+            except Exception as exc:  # noqa: BLE001 - died mid-way: the caller draws it instead
+                self._reply = ("error", repr(exc))
+
+        self._reader = threading.Thread(target=read, name="hp3d-figure-reply", daemon=True)
+        self._reader.start()
+        return True
+
+    def result(self, cancel: threading.Event | None = None) -> bool:
+        """Wait for the reply: True when every job was drawn. A cancel stops the helper."""
+        while self._reader is not None and self._reader.is_alive():
+            if cancel is not None and cancel.is_set():
+                self.close()
+                return False
+            self._reader.join(0.05)
+        self.close()
+        return self._reply is not None and self._reply[0] == "ok"
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+def prepare() -> None:
+    """Start the helper if none is waiting (one per process; a run that failed before its figures
+    leaves its helper for the next run)."""
+    global _worker, _exit_hook
+    python = _python()
+    if python is None or os.environ.get("HP3D_FIGURE_WORKER") == "0":
+        return
+    with _lock:
+        if _worker is not None and _worker.alive():
+            return
+        try:
+            _worker = FigureWorker(python)
+        except OSError:
+            _worker = None
+            return
+    if not _exit_hook:  # a helper left waiting is stopped at exit rather than on its pipe closing
+        atexit.register(shutdown)
+        _exit_hook = True
+
+
+def take() -> FigureWorker | None:
+    """The waiting helper, now the caller's to use and close; None if there is none."""
+    global _worker
+    with _lock:
+        worker, _worker = _worker, None
+    return worker if worker is not None and worker.alive() else None
+
+
+def shutdown() -> None:
+    """Stop a waiting helper (interpreter exit closes its stdin anyway)."""
+    worker = take()
+    if worker is not None:
+        worker.close()
+
+
+def draw_shared(here: Sequence[Job], there: Sequence[Job],
+                cancel: threading.Event | None = None) -> None:
+    """Draw `here` in this process and `there` in the helper at the same time; `there` is drawn
+    here too when no helper is ready or it fails (an error then surfaces from this process)."""
+    from .angle_plots import draw
+
+    worker = take()
+    sent = worker is not None and worker.run(there)
+    try:
+        draw(here)
+    except BaseException:
+        if worker is not None:
+            worker.close()
+        raise
+    if not (sent and worker.result(cancel)):
+        if worker is not None:
+            worker.close()
+        if cancel is None or not cancel.is_set():
+            draw(there)
+
+
+def main() -> int:
+    out = sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing a library prints may corrupt the reply
+    from .angle_plots import draw, warm_up
+
+    warm_up()
+    try:
+        jobs = pickle.load(sys.stdin.buffer)
+    except EOFError:  # the run ended without figures
+        return 0
+    try:
+        draw(jobs)
+        reply: tuple[str, object] = ("ok", None)
+    except Exception as exc:  # noqa: BLE001 - the caller redraws, and reports a real error itself
+        reply = ("error", repr(exc))
+    pickle.dump(reply, out)
+    out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
