@@ -290,6 +290,9 @@ def process_video(cfg: RunConfig, progress_actor: object = None, key: str = "") 
     from .process_memory import hold_mmap_threshold
 
     hold_mmap_threshold()
+    # No second process for the figures (engine/figure_worker.py): Ray already gives every core a
+    # video, and starting that helper per video costs about a core-second.
+    os.environ["HP3D_FIGURE_WORKER"] = "0"
     warnings.filterwarnings("ignore", r"(All-NaN|Mean of empty) slice", RuntimeWarning)
     t0 = time.perf_counter()
     cancel = threading.Event()

@@ -156,8 +156,11 @@ def draw_shared(here: Sequence[Job], there: Sequence[Job],
 def main() -> int:
     out = sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing a library prints may corrupt the reply
+    from threadpoolctl import threadpool_limits
+
     from .angle_plots import draw, warm_up
 
+    threadpool_limits(limits=1, user_api="blas")  # as in pipeline.run: no spinning BLAS thread
     warm_up()
     try:
         jobs = pickle.load(sys.stdin.buffer)

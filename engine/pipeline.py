@@ -79,6 +79,17 @@ def run(cfg: RunConfig, progress: ProgressFn | None = None,
     """Run the pipeline for `cfg`; the output folder appears only when every file is written.
     With --people other than `largest`, engine.people_run tracks everyone and calls this once per
     person with `person` (its landmarks and folder name) into OUT/<stem>/person_<ID>/."""
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS thread: the engine's matrices are tiny (the fit's blocks, matplotlib's 3x3
+    # transforms), and numpy's OpenBLAS helper thread otherwise spins between them: 1.5 s of a core
+    # during the figures, and the 1-minute clip's reconstruction took 4.4 s instead of 3.3 s.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _run(cfg, progress, cancel, person)
+
+
+def _run(cfg: RunConfig, progress: ProgressFn | None, cancel: threading.Event | None,
+         person: Person | None) -> RunResult:
     cfg.check_runtime()  # this Python has what the run needs (the config's values are checked)
     if cfg.people != "largest" and person is None:
         from .people_run import run_people

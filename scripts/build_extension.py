@@ -99,6 +99,7 @@ RUNTIME_WHEELS: tuple[tuple[str, str], ...] = (
     ("python-dateutil", "4.0.0"),
     ("tzdata", "2026.6"),  # python-dateutil 4
     ("tqdm", "4.70.1"),  # the engine CLI's progress bar
+    ("threadpoolctl", "3.6.0"),  # one BLAS thread during a run (pure Python)
     ("c3d", "0.6.0"),  # <stem>_final.c3d
     ("pose2sim", "0.10.49"),  # LSTM v0.3 ONNX models and OpenSim_Setup/ (pure Python; its deps unused)
 )
