@@ -66,13 +66,13 @@ def rest_rotations(obj: bpy.types.Object) -> np.ndarray:
 
 
 def animate(obj: bpy.types.Object, pts: dict[str, np.ndarray], frames: np.ndarray,
-            action_name: str) -> dict[str, int]:
+            action_name: str, fps: float) -> dict[str, int]:
     """Key every bone's rotation and the pelvis location at `frames` (one per row of `pts`).
 
     Returns counts for the caller's report: keyed frames per bone (min) and root location keys.
     """
     rest = rest_rotations(obj)
-    world = skeleton.bone_frames(pts)
+    world = skeleton.steady_frames(pts, fps)
     quats = skeleton.continuous(skeleton.matrix_to_quaternion(skeleton.local_rotations(world, rest)))
     root = obj.data.bones[skeleton.BONES[0].name]
     loc = skeleton.root_locations(pts[skeleton.BONES[0].head], np.array(root.head_local),

@@ -82,7 +82,7 @@ def build_scene(result: EngineResult, scene: bpy.types.Scene | None = None,
         scene.collection.children.link(coll)
     arm = armature.build_armature(f"HP3D_{name}", rest, twist, coll, reuse=previous)
     frames = blender_frames(result)
-    keys = armature.animate(arm, pts, frames, f"HP3D_{name}")
+    keys = armature.animate(arm, pts, frames, f"HP3D_{name}", result.fps)
     start, end = int(frames[0]), int(frames[-1])
     set_scene_timing(scene, result.fps, start, end)
     cam, views = None, []

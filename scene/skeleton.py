@@ -10,6 +10,7 @@ so rolls are consistent and mirror-symmetric (the .L and .R Z axes are mirror im
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,6 +70,12 @@ BONE_INDEX = {b.name: i for i, b in enumerate(BONES)}
 # reference that vanishes (a straight elbow has no fold direction) hands over smoothly instead of
 # flipping. Units: fraction of the reference's typical magnitude (all references are normalised).
 _CARRY = 0.15
+# Twist (roll about the bone) is steadied before use: short spikes removed by a running median over
+# TWIST_MEDIAN frames, then the roll rate capped at TWIST_MAX_DPS. Our twist references (heel → toe,
+# index → pinky, the elbow's fold ...) come from single landmarks, and on the demo's cam02 the right
+# heel and toe swap for a few frames, turning the shin 127 deg and back with its direction still.
+TWIST_MEDIAN = 5
+TWIST_MAX_DPS = 1200.0
 
 
 def unit(v: np.ndarray) -> np.ndarray:
@@ -259,3 +266,90 @@ def continuous(q: np.ndarray) -> np.ndarray:
 def root_locations(pelvis: np.ndarray, rest_head: np.ndarray, rest_rot: np.ndarray) -> np.ndarray:
     """Pose-bone location of a root bone: its offset from rest expressed in the bone's rest frame."""
     return (pelvis - rest_head) @ rest_rot
+
+
+def steady_twist(F: np.ndarray, fps: float, skip: tuple[int, ...] = (0,)) -> np.ndarray:
+    """Bone frames (T, B, 3, 3) with each bone's roll about Y steadied (see TWIST_MEDIAN); Y is kept.
+    The roll is measured against a reference carried along Y by parallel transport (no roll of its
+    own), median-filtered and rate-limited, then put back. Bones in `skip` are unchanged."""
+    T, B = F.shape[:2]
+    if T < 3:
+        return F
+    Y, Z = F[..., 1], F[..., 2]
+    ok = np.isfinite(Y).all(-1) & np.isfinite(Z).all(-1)
+    base = np.empty((T, B, 3))
+    carry = np.where(ok[0][:, None], Z[0], np.array([0, -1.0, 0]))
+    Yz = np.where(ok[..., None], Y, 0.0)
+    for t in range(T):  # parallel transport: the previous reference made perpendicular to this Y
+        y = Yz[t]
+        v = carry - (carry * y).sum(-1)[:, None] * y
+        n = np.sqrt((v * v).sum(-1))
+        good = ok[t] & (n > 1e-6)
+        carry = np.where(good[:, None], v / np.where(good, n, 1.0)[:, None], carry)
+        base[t] = carry
+    side = np.cross(Y, base)
+    psi = np.arctan2(np.sum(Z * side, -1), np.sum(Z * base, -1))  # (T, B), NaN where unknown
+    out = F.copy()
+    half = TWIST_MEDIAN // 2
+    cap = np.radians(TWIST_MAX_DPS) / max(fps, 1.0)
+    for b in range(B):
+        if b in skip:
+            continue
+        idx = np.flatnonzero(ok[:, b])
+        if idx.size < 3:
+            continue
+        # The median of the angle's cosine and sine (no wrap-around to unwrap), then the capped rate.
+        a = psi[idx, b]
+        window = np.lib.stride_tricks.sliding_window_view
+        cs = [np.median(window(np.pad(f(a), half, mode="edge"), TWIST_MEDIAN), axis=-1)
+              for f in (np.cos, np.sin)]
+        med = np.arctan2(cs[1], cs[0]).tolist()
+        lim = [med[0]]
+        two_pi = 2 * math.pi
+        for m in med[1:]:  # plain floats: a numpy call per frame costs more than the sum
+            step = (m - lim[-1] + math.pi) % two_pi - math.pi
+            lim.append(lim[-1] + min(cap, max(-cap, step)))
+        lim = np.array(lim)
+        z = np.cos(lim)[:, None] * base[idx, b] + np.sin(lim)[:, None] * side[idx, b]
+        y = Y[idx, b]
+        out[idx, b] = np.stack([np.cross(y, z), y, z], axis=-1)
+    return out
+
+
+def _quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1)], -2)
+
+
+def limit_twist(rel: np.ndarray, axis: np.ndarray, limit_deg: float) -> np.ndarray:
+    """Rotations (T, 3, 3), one per frame, with their twist about unit `axis` (swing-twist split)
+    clamped to ±limit_deg; the swing is kept. The twist is unwrapped over frames first, so a turn
+    past half a turn stays clamped on its side instead of jumping to the other."""
+    q = matrix_to_quaternion(rel)
+    w, v = q[..., 0], q[..., 1:]
+    along = v @ axis
+    twist = np.concatenate([w[..., None], along[..., None] * axis], -1)
+    n = np.linalg.norm(twist, axis=-1, keepdims=True)
+    twist = np.where(n > 1e-9, twist / np.maximum(n, 1e-12), np.array([1.0, 0, 0, 0]))
+    angle = 2 * np.arctan2(twist[..., 1:] @ axis, twist[..., 0])
+    angle = (angle + np.pi) % (2 * np.pi) - np.pi
+    finite = np.isfinite(angle)
+    angle[finite] = np.unwrap(angle[finite])
+    lim = np.radians(limit_deg)
+    clamped = np.clip(angle, -lim, lim)
+    T_old = _quat_to_matrix(twist)
+    T_new = _quat_to_matrix(np.concatenate([np.cos(clamped / 2)[..., None],
+                                            np.sin(clamped / 2)[..., None] * axis], -1))
+    swing = rel @ np.swapaxes(T_old, -1, -2)
+    out = swing @ T_new
+    return np.where(np.isfinite(rel).all((-1, -2))[..., None, None], out, rel)
+
+
+def steady_frames(pts: dict[str, np.ndarray], fps: float) -> np.ndarray:
+    """bone_frames with every roll steadied (steady_twist): on the demo's cam02 a right heel and
+    toe swapped for a few frames otherwise spin the shin 127 deg in one frame and back. Only rolls
+    change: every bone's direction, so every joint, stays where the engine put it."""
+    return steady_twist(bone_frames(pts), fps)
