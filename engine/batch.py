@@ -62,17 +62,19 @@ def _bool(text: str) -> bool:
 def _cell_parsers() -> dict[str, tuple[str, object]]:
     """Manifest column → (RunConfig field, parser of the cell's text). The CLI's own parsers, so a
     cell reads exactly as the flag of the same name does."""
-    from .cli import _float, _frames, _roi
+    from .cli import _by_id, _float, _frames, _people, _roi
 
     return {"height": ("height_m", _float), "mass": ("mass_kg", _float), "frames": ("frames", _frames),
             "pose_model": ("pose_model", str.strip), "fov": ("fov_deg", _float),
             "focal_px": ("focal_px", _float), "roi": ("roi", _roi), "holistic": ("holistic", _bool),
             "estimate_missing": ("estimate_missing", _bool), "sex": ("sex", str.strip),
-            "age": ("age_years", _float)}
+            "age": ("age_years", _float), "people": ("people", _people),
+            "person_height": ("person_heights", _by_id("person_height")),
+            "person_mass": ("person_masses", _by_id("person_mass"))}
 
 
 MANIFEST_COLUMNS = ("video", "height", "mass", "frames", "pose_model", "fov", "focal_px", "roi",
-                    "holistic", "estimate_missing", "sex", "age")
+                    "holistic", "estimate_missing", "sex", "age", "people", "person_height", "person_mass")
 
 
 @dataclass

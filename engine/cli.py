@@ -69,6 +69,18 @@ def _offsets(text: str) -> tuple[int, ...]:
                                          ) from None
 
 
+def _by_id(flag: str):
+    """An argparse type for `flag`'s ID=VALUE,ID=VALUE."""
+    def parse(text: str) -> tuple[tuple[int, float], ...]:
+        from .config import parse_by_id
+
+        try:
+            return parse_by_id(text, flag)
+        except EngineError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{flag} ")) from None
+    return parse
+
+
 def _people(text: str) -> str:
     from .people import parse_people  # light: MediaPipe loads only when a run starts
 
@@ -132,6 +144,11 @@ def _add_options(r: argparse.ArgumentParser) -> None:
                         "DIR/<stem>/), all, N (the N largest) or ID,ID (IDs as a run with all lists "
                         "them; one ID as #ID): each person tracked with a stable ID into "
                         "DIR/<stem>/person_<ID>/ with every output, and DIR/<stem>/run.json lists them")
+    r.add_argument("--person-height", type=_by_id("--person-height"), default=(), metavar="ID=M,...",
+                   help="with --people: these people's heights in metres (e.g. 1=1.80,2=1.65); the "
+                        "others get --height")
+    r.add_argument("--person-mass", type=_by_id("--person-mass"), default=(), metavar="ID=KG,...",
+                   help="with --people: these people's masses in kilograms; the others get --mass")
     r.add_argument("--pose-model", choices=POSE_MODELS, default=None,
                    help="BlazePose landmark model: lite (fastest), full or heavy (slowest); default full "
                         "for one camera, heavy with --calib (its 2D triangulates 8-12 mm closer to the "
@@ -236,7 +253,7 @@ def config_kwargs(args: argparse.Namespace) -> dict:
         augmentation_cycles=args.augmentation_cycles, joint_angles=not args.no_angles,
         angle_plots=not args.no_plots, opensim=args.opensim, mesh=args.mesh,
         mesh_formats=args.mesh_format, sex=args.sex, age_years=args.age, force=args.force,
-        people=args.people)
+        people=args.people, person_heights=args.person_height, person_masses=args.person_mass)
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:

@@ -64,6 +64,8 @@ class RunConfig:
     calib: Path | None = None  # Pose2Sim calibration TOML of `video` and `views` (calibration.py)
     sync_offsets: tuple[int, ...] | None = None  # frames each video starts late by; None: from motion
     people: str = "largest"  # whom to follow: largest, all, N or ID,ID (engine.people)
+    person_heights: tuple[tuple[int, float], ...] = ()  # (ID, metres) with --people; others: height_m
+    person_masses: tuple[tuple[int, float], ...] = ()  # (ID, kg) with --people; others: mass_kg
 
     def __post_init__(self) -> None:
         def put(name: str, value) -> None:  # frozen: normalise once, here
@@ -83,6 +85,8 @@ class RunConfig:
         put("scail", self.scail or self.scail_size is not None)
         put("mesh", self.mesh or bool(self.mesh_formats))
         put("people", str(self.people).strip().lower())
+        for name in ("person_heights", "person_masses"):  # JSON brings lists
+            put(name, tuple((int(pid), float(v)) for pid, v in getattr(self, name)))
         self.validate()
 
     def validate(self) -> None:
@@ -146,8 +150,23 @@ class RunConfig:
     def _validate_people(self) -> None:
         from .people import parse_people
 
-        if parse_people(self.people) == "largest":
+        spec = parse_people(self.people)
+        if spec == "largest":
+            if self.person_heights or self.person_masses:
+                raise EngineError("--person-height and --person-mass name people of --people all, N or "
+                                  "ID,ID; for one person use --height and --mass")
             return
+        for flag, pairs, lo, hi, unit in (("--person-height", self.person_heights, 0.5, 2.6, "metres"),
+                                          ("--person-mass", self.person_masses, 10, 400, "kilograms")):
+            ids = [pid for pid, _ in pairs]
+            if len(set(ids)) < len(ids):
+                raise EngineError(f"{flag} names a person twice")
+            for pid, value in pairs:
+                if pid < 1 or not lo <= value <= hi:
+                    raise EngineError(f"{flag} takes ID=VALUE with IDs from 1 and values in {unit} "
+                                      f"({lo:g}–{hi:g}), got {pid}={value:g}")
+                if isinstance(spec, tuple) and pid not in spec:
+                    raise EngineError(f"{flag} names person {pid}, who is not among --people {self.people}")
         if self.calib is not None:
             raise EngineError("--people follows several people in one video; with --calib the "
                               "cameras follow the largest person")
@@ -216,3 +235,15 @@ class RunConfig:
         if extra:
             raise EngineError(f"unknown run settings: {', '.join(sorted(extra))}")
         return cls(**d)
+
+
+def parse_by_id(text: str, flag: str) -> tuple[tuple[int, float], ...]:
+    """`ID=VALUE,ID=VALUE` (e.g. `1=1.80, 2=1.65`) → ((1, 1.8), (2, 1.65)); "" → ()."""
+    pairs = []
+    for item in filter(None, (t.strip() for t in str(text).split(","))):
+        pid, _, value = item.partition("=")
+        try:
+            pairs.append((int(pid.strip().lstrip("#")), float(value)))
+        except ValueError:
+            raise EngineError(f"{flag} takes ID=VALUE,ID=VALUE (e.g. 1=1.80,2=1.65), got {text!r}") from None
+    return tuple(pairs)

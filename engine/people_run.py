@@ -51,11 +51,18 @@ def run_people(cfg: RunConfig, progress: ProgressFn | None = None,
                                   progress=lambda f, m: report(_TRACKING_SHARE * f, m), cancel=cancel)
     tracking_s = time.perf_counter() - t0
     chosen = select(people, spec)  # an unknown ID fails here, before anything is written
+    heights, masses = dict(cfg.person_heights), dict(cfg.person_masses)
+    unknown = sorted((set(heights) | set(masses)) - {pid for pid, _ in chosen})
+    if unknown:
+        raise EngineError(f"--person-height/--person-mass name person {', '.join(map(str, unknown))}, "
+                          f"who is not among the people followed "
+                          f"({', '.join(str(pid) for pid, _ in chosen)})")
     found = [_describe(pid, track, start) for pid, track in people]
     results: list[RunResult] = []
     skipped: list[dict] = []  # with all / N: people whose reconstruction failed (too little seen)
     with staged_folder(final, force=cfg.force) as tmp:
-        each = replace(cfg, out_dir=tmp, people="largest", force=False)
+        each = replace(cfg, out_dir=tmp, people="largest", force=False, person_heights=(), person_masses=())
+        done: dict[int, dict] = {}  # ID → that person's run.json record
         for n, (pid, track) in enumerate(chosen):
             if cancel.is_set():
                 raise Cancelled()
@@ -68,8 +75,11 @@ def run_people(cfg: RunConfig, progress: ProgressFn | None = None,
 
             subject = {"method": "tracked", "id": pid, **_describe(pid, track, start)}
             try:
-                results.append(run(each, progress=person_progress, cancel=cancel,
+                one = replace(each, height_m=heights.get(pid, cfg.height_m),
+                              mass_kg=masses.get(pid, cfg.mass_kg))
+                results.append(run(one, progress=person_progress, cancel=cancel,
                                    person=Person(folder_name(pid), track, subject, timing)))
+                done[pid] = results[-1].record
             except EngineError as exc:
                 if isinstance(spec, tuple):  # a person asked for by ID is not dropped quietly
                     raise EngineError(f"person {pid}: {exc}") from None
@@ -98,7 +108,9 @@ def run_people(cfg: RunConfig, progress: ProgressFn | None = None,
                        "detected": int(np.any([t.detected for _, t in chosen], axis=0).sum())},
             "detection_rate": round(float(np.mean([r.record["detection_rate"] for r in results])), 4),
             "people": [{"id": pid, "folder": folder_name(pid)} | _describe(pid, track, start)
-                       for pid, track in chosen],
+                       | _subject(done[pid]) for pid, track in chosen],
+            "quality": worst_quality([done[pid].get("quality", {}) for pid, _ in chosen]),
+            "fps_pose": round(frames["read"] / tracking_s, 2) if tracking_s > 0 else None,
             "people_found": found,
             "people_skipped": skipped,
             "timings": {"tracking_s": round(tracking_s, 3),
@@ -117,6 +129,25 @@ def run_people(cfg: RunConfig, progress: ProgressFn | None = None,
     first = moved[0]
     return replace(first, out_dir=final, record=record, people=moved,
                    files={"run_json": final / RUN_JSON})
+
+
+def worst_quality(blocks: list[dict]) -> dict:
+    """One quality block for several people (a batch row, a glance): per figure, the worst
+    person's value: the least detected share; the most low-confidence, interpolated, mirrored,
+    swapped and missing samples and reprojection error. Planted feet describe the motion, not its
+    quality: they stay in each person's own block (in `people`)."""
+    out: dict = {}
+    for key in dict.fromkeys(k for b in blocks for k in b):
+        values = [b[key] for b in blocks if isinstance(b.get(key), int | float)]
+        if values and not key.startswith("planted"):
+            out[key] = min(values) if key == "detected_share" else max(values)
+    return out
+
+
+def _subject(record: dict) -> dict:
+    """What the top run.json repeats of one person's own: their scale and quality."""
+    cfg = record["config"]
+    return {"height_m": cfg["height_m"], "mass_kg": cfg["mass_kg"], "quality": record.get("quality", {})}
 
 
 def _describe(pid: int, track, start: int) -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import bpy
 
-from ..engine.config import RunConfig
+from ..engine.config import RunConfig, parse_by_id
 from ..engine.errors import EngineError
 
 AUTO = "auto"  # the sync offsets found from the motion
@@ -141,6 +141,8 @@ def run_config(props) -> RunConfig:
         roi=(x, y, w, h) if w > 0 and h > 0 else None,
         holistic=props.holistic, pose_model=None if props.pose_model == "AUTO" else props.pose_model,
         people=props.people.strip() or "largest",
+        person_heights=parse_by_id(props.person_heights, "--person-height"),
+        person_masses=parse_by_id(props.person_masses, "--person-mass"),
         scail=props.scail,
         scail_size=tuple(props.scail_size) if props.scail and all(v > 0 for v in props.scail_size) else None,
         visibility_min=_num(props.visibility_min), max_gap_s=_num(props.max_gap_s),

@@ -68,7 +68,7 @@ class HP3D_PG_settings(PropertyGroup):
                              description="First video frame to process (0-based)")
     frame_stop: IntProperty(name="Stop", default=0, min=0,
                             description="Video frame to stop before; 0 processes to the end")
-    # Tracking (engine: --pose-model, --people, --roi, --holistic)
+    # Tracking (engine: --pose-model, --people, --person-height, --person-mass, --roi, --holistic)
     pose_model: EnumProperty(name="Pose Model", default="AUTO",
                              items=[("AUTO", "Default", "The engine's choice: full for one camera, heavy "
                                                         "for calibrated cameras"),
@@ -85,6 +85,13 @@ class HP3D_PG_settings(PropertyGroup):
                                        "or ID,ID (IDs as a run with all lists them; one ID as #ID); "
                                        "each person into <Output>/<video>/person_<ID>/, and one "
                                        "armature and camera each, coloured by ID")
+    person_heights: StringProperty(name="Heights by ID", default="",
+                                   description="With People other than largest: people's heights in "
+                                               "metres by ID, as 1=1.80, 2=1.65 (IDs as a run with all "
+                                               "lists them); the others get Height")
+    person_masses: StringProperty(name="Masses by ID", default="",
+                                  description="With People other than largest: people's masses in "
+                                              "kilograms by ID, as 1=80, 2=55; the others get Mass")
     holistic: BoolProperty(name="Hands and Face", default=False,
                            description="Also track hands and face with MediaPipe Holistic (slower)")
     # Cleaning and fit (--max-gap, --filter-order, --free-bone-lengths, --no-fit, --no-foot-lock,

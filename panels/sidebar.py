@@ -119,6 +119,10 @@ class HP3D_PT_tracking(_Options):
     def draw_options(self, layout: bpy.types.UILayout, props) -> None:
         layout.prop(props, "pose_model")
         layout.prop(props, "people")
+        col = layout.column()
+        col.active = props.people.strip().lower() not in ("", "largest")  # they name tracked IDs
+        col.prop(props, "person_heights")
+        col.prop(props, "person_masses")
         layout.prop(props, "visibility_min")
         layout.prop(props, "holistic")
         layout.prop(props, "roi")
