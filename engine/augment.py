@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cleaning import runs
 from .errors import EngineError
 from .joint_sets import OPENCAP_LOWER_35, OPENCAP_UPPER_8, POSE2SIM_22
 
@@ -61,12 +62,6 @@ def _model(kind: str) -> tuple[object, np.ndarray, np.ndarray]:
     return session, mean, std
 
 
-def _finite_runs(ok: np.ndarray) -> list[tuple[int, int]]:
-    """[start, stop) of each run of True in a 1-D boolean array."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], ok.astype(np.int8), [0]])))
-    return list(zip(edges[::2], edges[1::2]))
-
-
 def _headings(cycles: int) -> np.ndarray:
     """(cycles, 3, 3) turns about the vertical (Y) by k · 360° / cycles."""
     a = 2 * np.pi * np.arange(cycles) / cycles
@@ -99,7 +94,7 @@ def augment(markers_22: np.ndarray, height_m: float, mass_kg: float, cycles: int
         session, mean, std = _model(kind)
         feat = p[:, [_IDX[f] for f in features]]  # (T, F, 3)
         ok = np.isfinite(feat).all(axis=(1, 2)) & np.isfinite(hip).all(axis=1)
-        for a, b in _finite_runs(ok):
+        for a, b in runs(ok):
             # In blocks of frames, so that memory stays flat on long videos (the LSTM's working
             # memory grows with the sequence: 400 MB for 10 minutes). The LSTM is causal, so a
             # block restarted _WARM_UP frames early nearly continues the whole run: up to 0.4 mm

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..engine.cleaning import runs
 from . import skeleton
 from .skeleton import limit_twist, steady_twist
 from .skeleton import perp as _perp
@@ -287,13 +288,6 @@ def _joints(D: dict[str, np.ndarray], j: dict[str, np.ndarray], hipc: np.ndarray
     return out
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, stop) of each run of True."""
-    m = np.concatenate([[False], mask, [False]]).astype(np.int8)
-    d = np.diff(m)
-    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
-
-
 def _swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(T, 3, 3) the shortest rotation taking unit vectors a onto b (Rodrigues)."""
     v = np.cross(a, b)
@@ -321,12 +315,12 @@ def _pin_offsets(fk, planted, fps, pinned) -> dict[str, np.ndarray]:
         contact = np.where(heel, 1, np.where(toe, 2, 0))
         for kind in (1, 2):
             point = ankle if kind == 1 else toe_p
-            for a, b in _runs(contact == kind):
+            for a, b in runs(contact == kind):
                 offset[a:b] = np.nanmean(point[a:b], axis=0) - point[a:b]
                 held[a:b] = True
                 pinned[a:b, k] = True
         if held.any():
-            for a, b in _runs(~held):
+            for a, b in runs(~held):
                 for t in range(a, b):
                     cands = [(t - a + 1, offset[a - 1])] if a > 0 else []
                     cands += [(b - t, offset[b])] if b < T else []
