@@ -19,10 +19,12 @@ import pickle
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 Job = tuple[str, dict]
+STALL_S = 20.0  # beyond 5x this process's share, the seconds a helper may lag before it is given up
 
 _worker: FigureWorker | None = None
 _lock = threading.Lock()
@@ -69,10 +71,12 @@ class FigureWorker:
         self._reader.start()
         return True
 
-    def result(self, cancel: threading.Event | None = None) -> bool:
-        """Wait for the reply: True when every job was drawn. A cancel stops the helper."""
+    def result(self, cancel: threading.Event | None = None, timeout: float = float("inf")) -> bool:
+        """Wait for the reply: True when every job was drawn. A cancel, or no reply within
+        `timeout` seconds (a helper that hangs), stops the helper."""
+        deadline = time.monotonic() + timeout
         while self._reader is not None and self._reader.is_alive():
-            if cancel is not None and cancel.is_set():
+            if (cancel is not None and cancel.is_set()) or time.monotonic() > deadline:
                 self.close()
                 return False
             self._reader.join(0.05)
@@ -140,13 +144,16 @@ def draw_shared(here: Sequence[Job], there: Sequence[Job],
 
     worker = take()
     sent = worker is not None and worker.run(there)
+    t0 = time.monotonic()
     try:
         draw(here)
     except BaseException:
         if worker is not None:
             worker.close()
         raise
-    if not (sent and worker.result(cancel)):
+    # The shares take about the same time: a helper far behind this process has hung.
+    patience = STALL_S + 5 * (time.monotonic() - t0)
+    if not (sent and worker.result(cancel, patience)):
         if worker is not None:
             worker.close()
         if cancel is None or not cancel.is_set():

@@ -5,6 +5,7 @@ cannot start, the files are still all there (or, on cancel, the helper is gone).
 from __future__ import annotations
 
 import re
+import subprocess
 import threading
 from pathlib import Path
 
@@ -126,3 +127,23 @@ def test_a_waiting_helper_ends_when_told_and_is_reused_until_then() -> None:
     assert figure_worker._worker is first
     figure_worker.shutdown()
     assert first.proc.returncode == 0 and figure_worker.take() is None
+
+
+def test_a_helper_that_hangs_is_given_up_and_its_share_drawn_here(tmp_path: Path, drawn_here,
+                                                                   monkeypatch) -> None:
+    class Hung(figure_worker.FigureWorker):  # a helper that takes its jobs and never answers
+        def __init__(self, python: str) -> None:
+            self.proc = subprocess.Popen([python, "-c", "import time; time.sleep(120)"],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            self._reply, self._reader = None, None
+
+    figure_worker.shutdown()
+    monkeypatch.setattr(figure_worker, "FigureWorker", Hung)
+    monkeypatch.setattr(figure_worker, "STALL_S", 1.0)
+    figure_worker.prepare()
+    hung = figure_worker._worker
+    here, there, names = _jobs(tmp_path)
+    figure_worker.draw_shared(here, there)
+    assert drawn_here == ["joints", "overview", "joints", "report"]
+    assert hung.proc.poll() is not None  # killed, not left behind
+    _check_files(tmp_path, names)
