@@ -81,7 +81,8 @@ def uncertain_by_joint(uncertain: np.ndarray | None) -> dict[str, dict[str, np.n
 def _write_angles(out: Path, stem: str, time_s: np.ndarray, angles: dict[str, dict[str, np.ndarray]],
                   plots: bool, uncertain: np.ndarray | None = None, subject: dict | None = None,
                   quality: dict | None = None, dropped: dict[str, np.ndarray] | None = None,
-                  cancel: threading.Event | None = None) -> dict[str, str]:
+                  cancel: threading.Event | None = None) -> tuple[dict[str, str], int]:
+    """The angle files; and how many processes drew the figures (0: none asked for)."""
     folder = out / "joint_angles"
     folder.mkdir(exist_ok=True)
     files: dict[str, str] = {}
@@ -110,13 +111,14 @@ def _write_angles(out: Path, stem: str, time_s: np.ndarray, angles: dict[str, di
                   "subject": {k: str(v) for k, v in (subject or {}).items()},
                   "quality": {k: str(v) for k, v in (quality or {}).items()}, "uncertain": shade}
         # Shares of about equal time (benchmarks/throughput.py): the report costs about two joints.
-        draw_shared(here=[("joints", {**common, "joints": joints[:5]}), ("overview", common)],
-                    there=[("joints", {**common, "joints": joints[5:]}), ("report", report)],
-                    cancel=cancel)
+        shared = draw_shared(here=[("joints", {**common, "joints": joints[:5]}), ("overview", common)],
+                             there=[("joints", {**common, "joints": joints[5:]}), ("report", report)],
+                             cancel=cancel)
         files |= {f"angles_{j}_png": f"joint_angles/{stem}_{j}.png" for j in joints}
         files["angles_all_png"] = f"joint_angles/{stem}_all_joint_angles.png"
         files["report_pdf"] = rel
-    return files
+        return files, 2 if shared else 1
+    return files, 0
 
 
 def _ik_vs_isb(out: Path, stem: str, time_s: np.ndarray, ik_mot: Path,
@@ -225,8 +227,9 @@ def run_biomechanics(markers_22: np.ndarray, fps: float, first_frame: int, cfg: 
                    "pose model": cfg.pose_model, "camera": f"focal {cfg.focal_px:g} px" if cfg.focal_px
                    else f"field of view {cfg.fov_deg:g} deg", "low-pass": f"{cfg.cutoff_hz:g} Hz",
                    "angles": "ISB; shoulder Z-X-Y and humerothoracic Y-X-Y"}
-        files |= _write_angles(out, stem, time_s, angles, cfg.angle_plots, uncertain, subject, quality,
-                               dropped, cancel)
+        written, record["figure_processes"] = _write_angles(out, stem, time_s, angles, cfg.angle_plots,
+                                                            uncertain, subject, quality, dropped, cancel)
+        files |= written
         if cancel.is_set():  # the helper's share of the figures was dropped
             raise Cancelled()
         lap("angle_files_s")

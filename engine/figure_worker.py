@@ -137,9 +137,10 @@ def shutdown() -> None:
 
 
 def draw_shared(here: Sequence[Job], there: Sequence[Job],
-                cancel: threading.Event | None = None) -> None:
+                cancel: threading.Event | None = None) -> bool:
     """Draw `here` in this process and `there` in the helper at the same time; `there` is drawn
-    here too when no helper is ready or it fails (an error then surfaces from this process)."""
+    here too when no helper is ready or it fails (an error then surfaces from this process).
+    True when the helper drew its share."""
     from .angle_plots import draw
 
     worker = take()
@@ -153,11 +154,13 @@ def draw_shared(here: Sequence[Job], there: Sequence[Job],
         raise
     # The shares take about the same time: a helper far behind this process has hung.
     patience = STALL_S + 5 * (time.monotonic() - t0)
-    if not (sent and worker.result(cancel, patience)):
-        if worker is not None:
-            worker.close()
-        if cancel is None or not cancel.is_set():
-            draw(there)
+    if sent and worker.result(cancel, patience):
+        return True
+    if worker is not None:
+        worker.close()
+    if cancel is None or not cancel.is_set():
+        draw(there)
+    return False
 
 
 def main() -> int:

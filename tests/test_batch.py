@@ -81,6 +81,7 @@ def test_batch_processes_videos_and_summary_matches_run_json(first_batch: dict) 
         assert float(row["wall_s"]) >= float(row["run_s"])
         js = next(v for v in doc["videos"] if v["stem"] == stem)
         assert js["quality"] == run["quality"]
+        assert run["biomechanics"]["figure_processes"] == 1  # Ray gives each core a video already
     # The manifest's row settings reached its video; the command line's reached the other.
     cfg2 = json.loads((out / "cam02" / "run.json").read_text())["config"]
     cfg1 = json.loads((out / "cam01" / "run.json").read_text())["config"]

@@ -143,6 +143,7 @@ def test_run_json_records_the_stage(run) -> None:
     assert bio["angle_groups"] == list(ALL_GROUPS)
     assert 0 <= bio["level"]["tilt_corrected_deg"] < 50
     assert "biomechanics_s" in rec["timings"]
+    assert bio["figure_processes"] == 2  # this process and its figure helper (engine/figure_worker.py)
     for name in ("cam01_final.trc", "cam01_final.c3d", "joint_angles/cam01_knee_r.csv",
                  "joint_angles/cam01_humerothoracic_l.csv",
                  "joint_angles/cam01_all_joint_angles.png", "joint_angles/cam01_joint_angles.mot",

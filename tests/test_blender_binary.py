@@ -88,6 +88,8 @@ def test_installed_package_runs_headless_in_blender(package: Path, work: Path, c
     assert record["completed"] is True and record["frames"]["detected"] == 60
     assert record["versions"]["python"].startswith("3.13"), record["versions"]
     assert record["versions"]["numpy"].startswith("2."), record["versions"]
+    # Blender's sys.executable is its Python here, so the figures' helper ran on the same wheels.
+    assert record["biomechanics"]["figure_processes"] == 2
     assert fbx.stat().st_size > 10_000 and blend.stat().st_size > 100_000
 
     info = subprocess.run(["assimp", "info", str(fbx)], capture_output=True, text=True, timeout=120)
