@@ -266,14 +266,19 @@ class PeopleFinder:
     def _relook(self, rgb: np.ndarray, follower: _CropFollower, track_id: int, own: Outline | None,
                 others: list[Outline]) -> list[Pose]:
         """A second look at a follower's crop while its person is lost: once as it is (IMAGE
-        mode: a fresh detection, without the VIDEO-mode tracker's memory of a wrong body), and,
-        upside down or lying (a flip, a handstand, a fall: MediaPipe's detector rarely finds
-        anyone then), turned. A pose found only turned must be lying or upside down: an
-        upright one is a body the turned view made up from someone else's limbs."""
+        mode: a fresh detection, without the VIDEO-mode tracker's memory of a wrong body), then
+        through a window half as large again (a lean or a fast step can take the person past
+        the crop's edge before it re-centres), and, upside down or lying (a flip, a handstand,
+        a fall: MediaPipe's detector rarely finds anyone then), turned. A pose found only turned
+        must be lying or upside down: an upright one is a body the turned view made up from
+        someone else's limbs."""
         window = follower.crop.window()
-        found = self._look(rgb, *window, source=track_id, own=own, others=others)
-        if found:
-            return found
+        x, y, w, h = window
+        wide = (int(x - 0.25 * w), int(y - 0.25 * h), int(1.5 * w), int(1.5 * h))
+        for view in (window, wide):
+            found = self._look(rgb, *view, source=track_id, own=own, others=others)
+            if found:
+                return found
         for turns in (2, 1, 3):
             found += [p for p in self._look(rgb, *window, turns=turns, source=track_id, own=own,
                                             others=others) if not upright(p)]

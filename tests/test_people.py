@@ -350,3 +350,26 @@ def test_two_crops_on_one_body_keep_the_one_that_followed_it(overlap):
     kept = deduplicate([drifted, own], fit)
     assert len(kept) == 1 and kept[0].source == 2
     assert deduplicate([drifted, own])[0].source == 1, "without fit: the more visible"
+
+
+def test_a_lost_follower_looks_wider(overlap):
+    """A follower whose crop has slid off its person (a fast lean out of the window) looks again
+    through a wider window: the person, cut to a third of their width in the crop, is found
+    there, where the crop alone finds no one."""
+    from engine.people import _CropFollower
+    from engine.tracking import keypoint_distance, size
+
+    finder, frames = overlap
+    rgb, (man, _) = frames[0]
+    follower = _CropFollower(man.box, finder.info, finder.model)
+    try:
+        x, _, w, _ = man.box
+        _, cy, cw, ch = follower.crop.box
+        follower.crop.box = (x + 0.7 * w, cy, cw, ch)  # a third of him inside, on the crop's left
+        assert finder._look(rgb, *follower.crop.window()) == [], "the crop alone finds no one"
+        found = finder._relook(rgb, follower, 1, None, [])
+        assert found and found[0].source == 1
+        s = size(man.box)
+        assert keypoint_distance(man.pixels, man.visibility, found[0].pixels, found[0].visibility, s) < 0.1
+    finally:
+        follower.close()
