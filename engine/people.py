@@ -10,9 +10,13 @@ person), and its VIDEO mode keeps no identity between its outputs. So each frame
   - every `search_every` frames, a search for people not yet followed: MediaPipe in IMAGE mode on
     the whole frame (up to 4 people) and OpenCV's HOG people detector, whose boxes are looked at
     again through a crop.
-Poses of the same body found twice are merged, then the tracker assigns them. A crop that has
-drifted onto someone else (its pose went to another track) restarts on its own track's predicted
-box, so one person never feeds two IDs.
+Where people overlap, a follower's crop shows them both and MediaPipe's single-person model
+follows either, or mixes their limbs into one body; so in each follower's crop the other people
+just seen are greyed out (their bodies drawn from their landmarks as thick bones, except where
+they cover this person's own), as the legacy MediaPipe multi-person recipe did.
+Poses of the same body found twice are merged (keeping the one from the crop whose track fits
+it), then the tracker assigns them. A crop that has drifted onto someone else (its pose went to
+another track) restarts on its own track's predicted box, so one person never feeds two IDs.
 
 `--people` chooses whom to write: `largest` (the default: the single-person run as before, no
 tracker), `all`, `N` (the N largest people) or `ID,ID` (these IDs, as a previous run listed them).
@@ -22,7 +26,9 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from . import mediapipe_tasks as tasks
@@ -37,6 +43,7 @@ FOLLOW_CONFIDENCE = 0.5  # a follower's detection/presence/tracking thresholds (
 # 0.3 kept a person seen from behind longer but fed more wrong poses: benchmarks/people.py)
 MIN_PERSON = 0.12  # the search keeps people whose box diagonal is at least this share of the frame's
 # shorter side (a standing adult 8-10 m from a phone camera)
+OUTLINE_WIDTH = 0.11  # a bone's thickness in a person's Outline, in person sizes
 _SPEC = re.compile(r"^(largest|all|#?\d+|\d+(,\d+)*,?)$")
 
 
@@ -77,21 +84,94 @@ class _CropFollower:
                                                 min_detection=FOLLOW_CONFIDENCE,
                                                 min_tracking=FOLLOW_CONFIDENCE)
 
-    def process(self, rgb: np.ndarray, i: int, track_id: int) -> list[Pose]:
+    def process(self, rgb: np.ndarray, i: int, track_id: int, own: Outline | None = None,
+                others: list[Outline] = ()) -> list[Pose]:
+        """This frame's poses in the crop, with the `others` (other tracked people) greyed out
+        except where they overlap this person's `own` outline."""
         window = _clip(self.crop.window(), rgb.shape[1], rgb.shape[0])
         if window is None:  # the predicted box left the frame
             return []
         ox, oy, w, h = window
+        crop = _mask_others(rgb[oy:oy + h, ox:ox + w], (ox, oy), own, others)
         ts = max(int(round(i * self._ms)), self._last + 1)
         self._last = ts
         with tasks.quiet_native_stderr():
-            res = self._model.detect_for_video(tasks.image(rgb[oy:oy + h, ox:ox + w]), ts)
+            res = self._model.detect_for_video(tasks.image(crop), ts)
         return [_pose(lm, wl, ox, oy, w, h, track_id)
                 for lm, wl in zip(res.pose_landmarks, res.pose_world_landmarks)]
 
     def close(self) -> None:
         with tasks.quiet_native_stderr():
             self._model.close()
+
+
+# A body drawn as thick bones: limbs, feet, the torso's outline (filled) and the head.
+_BONES = ((11, 13), (13, 15), (12, 14), (14, 16), (15, 19), (16, 20), (23, 25), (25, 27), (24, 26),
+          (26, 28), (27, 29), (29, 31), (27, 31), (28, 30), (30, 32), (28, 32))
+_TORSO = (11, 12, 24, 23)
+_HEAD = tuple(range(11))
+
+
+@dataclass
+class Outline:
+    """Where a person's body lies in the image, from landmarks: bones drawn `width` thick, the
+    torso filled, the head a disc (a box or a landmark hull around a leaning, reaching person
+    covers whoever stands beside them)."""
+
+    pixels: np.ndarray  # (33, 2) frame pixels
+    visible: np.ndarray  # (33,) bool
+    scale: float  # the person's size in pixels (box diagonal)
+
+    def draw(self, mask: np.ndarray, origin: tuple[int, int], value: int,
+             width: float = OUTLINE_WIDTH) -> None:
+        """Paint the body into `mask` (a crop whose top left is at `origin` in the frame)."""
+        pts = np.round(self.pixels - np.asarray(origin)).astype(np.int32)
+        thick = max(2, int(round(width * self.scale)))
+        for a, b in _BONES:
+            if self.visible[a] and self.visible[b]:
+                cv2.line(mask, tuple(pts[a]), tuple(pts[b]), value, thick)
+        torso = [j for j in _TORSO if self.visible[j]]
+        if len(torso) >= 3:
+            cv2.fillConvexPoly(mask, pts[torso], value)
+            cv2.polylines(mask, [pts[torso]], True, value, thick)
+        head = [j for j in _HEAD if self.visible[j]]
+        if head:
+            c = pts[head].mean(axis=0).astype(int)
+            cv2.circle(mask, (int(c[0]), int(c[1])), int(round(0.8 * thick)), value, -1)
+
+
+def outline(pixels: np.ndarray, visibility: np.ndarray, scale: float) -> Outline | None:
+    """A person's Outline; None with fewer than 4 visible landmarks."""
+    visible = (visibility > VISIBLE) & np.isfinite(pixels).all(axis=1)
+    return Outline(pixels, visible, scale) if visible.sum() >= 4 else None
+
+
+def _mask_others(crop: np.ndarray, origin: tuple[int, int], own: Outline | None,
+                 others: list[Outline]) -> np.ndarray:
+    """The crop with the other people's bodies filled grey, so that a single-person landmarker
+    neither locks onto them nor mixes their limbs into this person's body (the legacy MediaPipe
+    multi-person trick); where another body overlaps this person's own, the pixels stay."""
+    if not others:
+        return crop
+    mask = np.zeros(crop.shape[:2], np.uint8)
+    for o in others:
+        o.draw(mask, origin, 1)
+    if own is not None:
+        own.draw(mask, origin, 0)
+    if not mask.any():
+        return crop
+    out = crop.copy()
+    out[mask.astype(bool)] = 128
+    return out
+
+
+def upright(pose: Pose) -> bool:
+    """The torso (hips' to shoulders' midpoint) points up, within 45° of the image's vertical."""
+    ok = pose.visibility[[11, 12, 23, 24]] > VISIBLE
+    if not ok.all():
+        return False
+    up = pose.pixels[[11, 12]].mean(axis=0) - pose.pixels[[23, 24]].mean(axis=0)
+    return bool(-up[1] > abs(up[0]))
 
 
 def _tiles(width: int, height: int, side: float = 0.6, overlap: float = 0.25
@@ -158,14 +238,17 @@ class PeopleFinder:
         return [p for p in found if (p.visibility > VISIBLE).sum() >= 6 and size(p.box) >= smallest]
 
     def _look(self, rgb: np.ndarray, ox: int, oy: int, w: int, h: int, turns: int = 0,
-              source: int | None = None) -> list[Pose]:
+              source: int | None = None, own: Outline | None = None,
+              others: list[Outline] = ()) -> list[Pose]:
         """Poses in a window of the frame (IMAGE mode), looked at turned `turns` quarter turns
-        anticlockwise and put back (a rotation keeps left and right; it only moves the points)."""
+        anticlockwise and put back (a rotation keeps left and right; it only moves the points),
+        with `others` greyed out as a follower does."""
         window = _clip((ox, oy, w, h), rgb.shape[1], rgb.shape[0])
         if window is None:
             return []
         ox, oy, w, h = window
-        image = np.rot90(rgb[oy:oy + h, ox:ox + w], turns) if turns else rgb[oy:oy + h, ox:ox + w]
+        crop = _mask_others(rgb[oy:oy + h, ox:ox + w], (ox, oy), own, list(others))
+        image = np.rot90(crop, turns) if turns else crop
         with tasks.quiet_native_stderr():
             res = self._search.detect(tasks.image(image))
         ih, iw = image.shape[:2]
@@ -180,9 +263,34 @@ class PeopleFinder:
                 p.world[:, 0], p.world[:, 1] = {1: (-Y, X), 2: (-X, -Y), 3: (Y, -X)}[turns % 4]
         return poses
 
+    def _relook(self, rgb: np.ndarray, follower: _CropFollower, track_id: int, own: Outline | None,
+                others: list[Outline]) -> list[Pose]:
+        """A second look at a follower's crop while its person is lost: once as it is (IMAGE
+        mode: a fresh detection, without the VIDEO-mode tracker's memory of a wrong body), then
+        through a window half as large again (a lean or a fast step can take the person past
+        the crop's edge before it re-centres), and, upside down or lying (a flip, a handstand,
+        a fall: MediaPipe's detector rarely finds anyone then), turned. A pose found only turned
+        must be lying or upside down: an upright one is a body the turned view made up from
+        someone else's limbs."""
+        window = follower.crop.window()
+        x, y, w, h = window
+        wide = (int(x - 0.25 * w), int(y - 0.25 * h), int(1.5 * w), int(1.5 * h))
+        for view in (window, wide):
+            found = self._look(rgb, *view, source=track_id, own=own, others=others)
+            if found:
+                return found
+        for turns in (2, 1, 3):
+            found += [p for p in self._look(rgb, *window, turns=turns, source=track_id, own=own,
+                                            others=others) if not upright(p)]
+        return found
+
     def frame(self, rgb: np.ndarray, i: int) -> dict[int, Pose]:
         """Frame i's poses by (provisional) track ID."""
         live = self.tracker.live(i)
+        outlines = {t.id: outline(t.predict(i), t.visibility, t.size) for t in live}
+        # Only people seen just now are masked for others: an older outline is a guess that might
+        # hide the person a crop looks for (their own, however old, only protects pixels).
+        shown = [t.id for t in live if i - t.last <= 2]
         poses: list[Pose] = []
         for track in live:
             follower = self._followers.get(track.id)
@@ -194,16 +302,17 @@ class PeopleFinder:
                 reach = MAX_SPEED * track.size * (gap - 1)  # as far as they can have gone
                 follower.crop.box = follower.crop._grow((x - reach, y - reach, w + 2 * reach,
                                                          h + 2 * reach))
-            found = follower.process(rgb, i, track.id)
+            others = [o for tid in shown if tid != track.id and (o := outlines[tid]) is not None]
+            found = follower.process(rgb, i, track.id, outlines.get(track.id), others)
             if not found or gap > 1:
-                # Upside down or lying (a flip, a handstand, a fall) MediaPipe's detector rarely
-                # finds anyone: while the person is lost, also look at the crop turned.
-                for turns in (2, 1, 3):
-                    found += self._look(rgb, *follower.crop.window(), turns=turns, source=track.id)
+                found += self._relook(rgb, follower, track.id, outlines.get(track.id), others)
             poses += found
         if i % self.search_every == 0 or not live:
             poses += self._find(rgb, poses)
-        assigned = self.tracker.step(i, deduplicate(poses))
+        tracks = {t.id: t for t in live}
+        def fit(p: Pose) -> float:  # how well a pose found by a track's crop fits that track
+            return self.tracker.cost(tracks[p.source], p, i) if p.source in tracks else 0.0
+        assigned = self.tracker.step(i, deduplicate(poses, fit))
         self._steer(i, assigned)
         return assigned
 

@@ -21,6 +21,7 @@ Pure numpy/scipy: the MediaPipe side (engine/people.py) feeds it poses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -112,7 +113,8 @@ def same_person(a: Pose, b: Pose, near: float = 0.1, share: float = 0.5) -> bool
     coincide, or one crop's landmarker reported both and one lies mostly inside the other (its
     second pose is then a double detection: another person in that crop has a crop of their own).
     Two different people, however close, rarely share half their landmarks."""
-    scale = max(size(a.box), size(b.box))
+    scale = min(size(a.box), size(b.box))  # the smaller: a large person near the camera
+    # would otherwise absorb a smaller one beside them
     mirror = list(MP_MIRROR)
     for bp, bv in ((b.pixels, b.visibility), (b.pixels[mirror], b.visibility[mirror])):
         ok = (a.visibility > VISIBLE) & (bv > VISIBLE)
@@ -123,9 +125,14 @@ def same_person(a: Pose, b: Pose, near: float = 0.1, share: float = 0.5) -> bool
     return iou(a.box, b.box) > 0.7
 
 
-def deduplicate(poses: list[Pose]) -> list[Pose]:
-    """Keep one pose per body: a track's own crop first, then the more visible."""
-    order = sorted(range(len(poses)), key=lambda i: (poses[i].source is None, -poses[i].score))
+def deduplicate(poses: list[Pose], fit: Callable[[Pose], float] | None = None) -> list[Pose]:
+    """Keep one pose per body: a track's own crop first, among those the one that best `fit`s
+    the track whose crop found it (two crops on one body: the one that followed it, not the
+    one that drifted onto it), then the more visible."""
+    def key(i: int) -> tuple[bool, float, float]:
+        p = poses[i]
+        return (p.source is None, fit(p) if fit and p.source is not None else 0.0, -p.score)
+    order = sorted(range(len(poses)), key=key)
     kept: list[Pose] = []
     for i in order:
         if all(not same_person(poses[i], k) for k in kept):

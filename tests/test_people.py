@@ -249,3 +249,127 @@ def test_cancel_during_tracking_writes_nothing(sports2d_demo, tmp_path):
                       frames=(118, 140), people="all"), progress=progress, cancel=cancel)
     assert any(m.startswith("people") for m in seen)
     assert leftovers(tmp_path / "out") == []
+
+
+# ---- overlapping people: Pose2Sim's Demo_MultiPerson, camera 3 --------------------------------
+# The man leans past close in front of the woman; a crop that follows one of them shows both.
+
+@pytest.fixture(scope="module")
+def overlap():
+    """cam03's frames 30 and 45, each with its two largest people (the frame-wide search,
+    duplicates merged), and a PeopleFinder to look with."""
+    from conftest import _package_file
+
+    from engine.people import PeopleFinder
+    from engine.tracking import deduplicate, size
+    from engine.video import stream_frames
+
+    info = probe(_package_file("Pose2Sim", "Demo_MultiPerson", "videos", "cam03.mp4"))
+    finder = PeopleFinder(info)
+    frames = []
+    for idx, rgb in stream_frames(info, 30, 46, cancel=threading.Event()):
+        if idx in (30, 45):
+            people = sorted(deduplicate(finder._find(rgb, [])), key=lambda p: -size(p.box))[:2]
+            assert len(people) == 2, f"frame {idx}: the search should find both people"
+            frames.append((rgb, people))
+    yield finder, frames
+    finder.close()
+
+
+def _nearer(pose, me, other) -> bool:
+    """The pose lies nearer `me`'s landmarks than `other`'s."""
+    from engine.tracking import keypoint_distance, size
+
+    s = size(pose.box)
+    return (keypoint_distance(me.pixels, me.visibility, pose.pixels, pose.visibility, s)
+            < keypoint_distance(other.pixels, other.visibility, pose.pixels, pose.visibility, s))
+
+
+def test_masking_the_other_person_finds_this_one(overlap):
+    """In a window that shows both people, greying out the other one's outline (as a follower's
+    crop does) makes the landmarker report this person, and only them; without the mask it
+    reports only one of the two, so one person's crop would feed the other's body."""
+    from engine.people import outline
+    from engine.tracking import size
+
+    finder, frames = overlap
+    missed_without_mask = 0
+    for rgb, people in frames:
+        boxes = [p.box for p in people]
+        x0, y0 = min(b[0] for b in boxes) - 50, min(b[1] for b in boxes) - 50
+        x1, y1 = max(b[0] + b[2] for b in boxes) + 50, max(b[1] + b[3] for b in boxes) + 50
+        window = (int(x0), int(y0), int(x1 - x0), int(y1 - y0))
+        for k in (0, 1):
+            me, other = people[k], people[1 - k]
+            own = outline(me.pixels, me.visibility, size(me.box))
+            hidden = outline(other.pixels, other.visibility, size(other.box))
+            masked = finder._look(rgb, *window, own=own, others=[hidden])
+            assert masked and all(_nearer(p, me, other) for p in masked), "masked: this person only"
+            plain = finder._look(rgb, *window)
+            missed_without_mask += not any(_nearer(p, me, other) for p in plain)
+    assert missed_without_mask >= 1, "the plain look should miss someone the masked look finds"
+
+
+def test_upright_tells_a_standing_body_from_a_turned_one(overlap):
+    """A pose found only in a turned crop must be lying or upside down (engine/people.py's
+    relook); `upright` tells: a standing person's pose is upright, the same pose turned a
+    half or a quarter turn is not."""
+    from dataclasses import replace
+
+    from engine.people import upright
+
+    _, frames = overlap
+    for _, people in frames:
+        for p in people:
+            assert upright(p)
+            c = p.pixels.mean(axis=0)
+            for rot in (np.array([[-1, 0], [0, -1]]), np.array([[0, -1], [1, 0]])):
+                turned = replace(p, pixels=((p.pixels - c) @ rot.T + c).astype(np.float32))
+                assert not upright(turned)
+
+
+def test_two_crops_on_one_body_keep_the_one_that_followed_it(overlap):
+    """When two followers report the same body, deduplicate keeps the pose from the crop whose
+    track fits it (the one that followed that person), not the more confident one from the crop
+    that drifted onto it."""
+    from dataclasses import replace
+
+    from engine.tracking import deduplicate
+
+    _, frames = overlap
+    _, (man, woman) = frames[0]
+    tracker = Tracker(60.0)
+    tracker.step(0, [man, woman])  # tracks 1 (the man) and 2 (the woman)
+    by_id = {t.id: t for t in tracker.tracks}
+    assert _nearer(by_id[2].frames[0], woman, man)
+    # The woman, found by her own crop and, more confidently, by the man's drifted crop.
+    own = replace(woman, source=2, visibility=woman.visibility * 0.9)
+    drifted = replace(woman, source=1)
+    def fit(p):
+        return tracker.cost(by_id[p.source], p, 1)
+    kept = deduplicate([drifted, own], fit)
+    assert len(kept) == 1 and kept[0].source == 2
+    assert deduplicate([drifted, own])[0].source == 1, "without fit: the more visible"
+
+
+def test_a_lost_follower_looks_wider(overlap):
+    """A follower whose crop has slid off its person (a fast lean out of the window) looks again
+    through a wider window: the person, cut to a third of their width in the crop, is found
+    there, where the crop alone finds no one."""
+    from engine.people import _CropFollower
+    from engine.tracking import keypoint_distance, size
+
+    finder, frames = overlap
+    rgb, (man, _) = frames[0]
+    follower = _CropFollower(man.box, finder.info, finder.model)
+    try:
+        x, _, w, _ = man.box
+        _, cy, cw, ch = follower.crop.box
+        follower.crop.box = (x + 0.7 * w, cy, cw, ch)  # a third of him inside, on the crop's left
+        assert finder._look(rgb, *follower.crop.window()) == [], "the crop alone finds no one"
+        found = finder._relook(rgb, follower, 1, None, [])
+        assert found and found[0].source == 1
+        s = size(man.box)
+        assert keypoint_distance(man.pixels, man.visibility, found[0].pixels, found[0].visibility, s) < 0.1
+    finally:
+        follower.close()
