@@ -54,20 +54,20 @@ class FigureWorker:
         return self.proc.poll() is None
 
     def run(self, jobs: Sequence[Job]) -> bool:
-        """Send the batch; False if the helper is gone."""
-        try:
-            pickle.dump(list(jobs), self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            self.proc.stdin.close()
-        except (OSError, ValueError):
+        """Hand over the batch, in a thread: a helper still loading matplotlib reads its stdin
+        only then, and the caller draws its own share meanwhile. False if the helper is gone."""
+        if not self.alive():
             return False
 
-        def read() -> None:
+        def exchange() -> None:
             try:
+                pickle.dump(list(jobs), self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                self.proc.stdin.close()
                 self._reply = pickle.load(self.proc.stdout)
             except Exception as exc:  # noqa: BLE001 - died mid-way: the caller draws it instead
                 self._reply = ("error", repr(exc))
 
-        self._reader = threading.Thread(target=read, name="hp3d-figure-reply", daemon=True)
+        self._reader = threading.Thread(target=exchange, name="hp3d-figure-helper", daemon=True)
         self._reader.start()
         return True
 
@@ -84,20 +84,27 @@ class FigureWorker:
         return self._reply is not None and self._reply[0] == "ok"
 
     def close(self) -> None:
+        """End the helper: an idle one by closing its stdin (it exits 0); one mid-exchange is
+        killed first, since a thread may be blocked writing to its full pipe."""
         if self.proc.poll() is None:
-            try:
-                self.proc.stdin.close()
-            except OSError:
-                pass
+            if self._reader is not None and self._reader.is_alive():
+                self.proc.kill()
+            else:
+                try:
+                    self.proc.stdin.close()
+                except OSError:
+                    pass
             try:
                 self.proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self._reader is not None:
+            self._reader.join(2)
         for f in (self.proc.stdin, self.proc.stdout):
             try:
                 f.close()
-            except OSError:
+            except (OSError, ValueError):
                 pass
 
 

@@ -26,9 +26,9 @@ def _angles(frames: int = 90) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
-def _jobs(folder: Path) -> tuple[list, list, set[str]]:
-    angles, t = _angles(), np.arange(90) / 30.0
-    shade = {"knee": {"r": t < 0.5, "l": np.zeros(90, bool)}}
+def _jobs(folder: Path, frames: int = 90) -> tuple[list, list, set[str]]:
+    angles, t = _angles(frames), np.arange(frames) / 30.0
+    shade = {"knee": {"r": t < 0.5, "l": np.zeros(frames, bool)}}
     common = {"folder": folder, "stem": "clip", "time_s": t, "angles": angles, "title": "clip",
               "uncertain": shade}
     joints = list(angle_plots.JOINTS)
@@ -131,7 +131,7 @@ def test_a_waiting_helper_ends_when_told_and_is_reused_until_then() -> None:
 
 def test_a_helper_that_hangs_is_given_up_and_its_share_drawn_here(tmp_path: Path, drawn_here,
                                                                    monkeypatch) -> None:
-    class Hung(figure_worker.FigureWorker):  # a helper that takes its jobs and never answers
+    class Hung(figure_worker.FigureWorker):  # a helper that never reads its jobs nor answers
         def __init__(self, python: str) -> None:
             self.proc = subprocess.Popen([python, "-c", "import time; time.sleep(120)"],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE)
@@ -142,7 +142,8 @@ def test_a_helper_that_hangs_is_given_up_and_its_share_drawn_here(tmp_path: Path
     monkeypatch.setattr(figure_worker, "STALL_S", 1.0)
     figure_worker.prepare()
     hung = figure_worker._worker
-    here, there, names = _jobs(tmp_path)
+    # 5 minutes at 30 fps: more than a pipe holds, so handing it over blocks until given up.
+    here, there, names = _jobs(tmp_path, frames=9000)
     figure_worker.draw_shared(here, there)
     assert drawn_here == ["joints", "overview", "joints", "report"]
     assert hung.proc.poll() is not None  # killed, not left behind
