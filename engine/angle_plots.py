@@ -150,6 +150,11 @@ def _draw_joint(axes: Sequence, joint: str, time_s: np.ndarray,
         axes[0].legend(handles=handles, loc="upper right", fontsize="small")
 
 
+def png_name(stem: str, joint: str) -> str:
+    """A joint figure's PNG file name; joint "all": the overview's."""
+    return f"{stem}_all_joint_angles.png" if joint == "all" else f"{stem}_{joint}.png"
+
+
 def _clear(axes: Sequence) -> None:
     """Empty axes for the next joint, keeping their tick objects: making ticks is most of a
     figure's first draw, so one figure redrawn per joint takes about half the time of one each."""
@@ -180,7 +185,7 @@ def plot_joints(folder: Path, stem: str, time_s: np.ndarray,
         _clear(axes)
         _draw_joint(axes, joint, time_s, angles, uncertain.get(joint, {}))
         fig.suptitle(f"{title}: {joint}")
-        out[joint] = folder / f"{stem}_{joint}.png"
+        out[joint] = folder / png_name(stem, joint)
         _save(fig, out[joint])
         _save(fig, out[joint].with_suffix(".svg"), **{"svg.fonttype": "none"})  # text stays text
     return out
@@ -206,17 +211,9 @@ def plot_overview(folder: Path, stem: str, time_s: np.ndarray,
     for ax in grid[len(joints):]:
         ax.set_visible(False)
     fig.suptitle(title)
-    path = folder / f"{stem}_all_joint_angles.png"
+    path = folder / png_name(stem, "all")
     _save(fig, path)
     return path
-
-
-def plot_angles(folder: Path, stem: str, time_s: np.ndarray,
-                angles: Mapping[str, Mapping[str, np.ndarray]], title: str,
-                uncertain: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> dict[str, Path]:
-    """Every joint's figure and the overview. Returns {joint or "all": png path}."""
-    return {**plot_joints(folder, stem, time_s, angles, title, uncertain),
-            "all": plot_overview(folder, stem, time_s, angles, title, uncertain)}
 
 
 def range_of_motion(angles: Mapping[str, Mapping[str, np.ndarray]]) -> list[tuple[str, float, float, float]]:

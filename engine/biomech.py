@@ -95,7 +95,7 @@ def _write_angles(out: Path, stem: str, time_s: np.ndarray, angles: dict[str, di
               name=f"{stem}_angles")
     files["angles_mot"] = rel
     if plots:
-        from .angle_plots import JOINTS
+        from .angle_plots import JOINTS, png_name
         from .figure_worker import draw_shared
 
         shade = uncertain_by_joint(uncertain)
@@ -114,8 +114,7 @@ def _write_angles(out: Path, stem: str, time_s: np.ndarray, angles: dict[str, di
         shared = draw_shared(here=[("joints", {**common, "joints": joints[:5]}), ("overview", common)],
                              there=[("joints", {**common, "joints": joints[5:]}), ("report", report)],
                              cancel=cancel)
-        files |= {f"angles_{j}_png": f"joint_angles/{stem}_{j}.png" for j in joints}
-        files["angles_all_png"] = f"joint_angles/{stem}_all_joint_angles.png"
+        files |= {f"angles_{j}_png": f"joint_angles/{png_name(stem, j)}" for j in [*joints, "all"]}
         files["report_pdf"] = rel
         return files, 2 if shared else 1
     return files, 0

@@ -22,7 +22,7 @@ starting over the target's rest hips (our first frame's hip centre goes there, o
 target's floor), turned about the vertical so that our subject's median heading (-Y in the scene)
 becomes the target's forward.
 
-Twist is steadied first (steady_twist): a single landmark sets each bone's roll, and a few frames of
+Twist is steadied first (skeleton.steady_frames): a single landmark sets each bone's roll, and a few frames of
 a swapped heel and toe would otherwise spin a shin half a turn and back. Then the legs' twists are held
 within anatomical ranges (thigh about itself vs the pelvis, shin vs thigh, foot about the shin vs the
 shin): a rig that splits a limb's twist over segments (Rigify's DEF-thigh.L.001 ...) flips a segment
@@ -44,7 +44,7 @@ import numpy as np
 
 from ..engine.cleaning import runs
 from . import skeleton
-from .skeleton import limit_twist, steady_twist
+from .skeleton import limit_twist
 from .skeleton import perp as _perp
 from .skeleton import unit as _unit
 
@@ -196,7 +196,7 @@ def solve(target: Target, bone_map: dict[str, list[str]], pts: dict[str, np.ndar
     yaw = _yaw(np.arctan2(forward[1], forward[0]) - np.arctan2(-1.0, 0.0))
     s = leg_length(j) / source_leg_length(pts)
 
-    F = steady_twist(skeleton.bone_frames(pts), fps)
+    F = skeleton.steady_frames(pts, fps)
     F = np.einsum("ij,tbjk->tbik", yaw, F)  # (T, 18, 3, 3) ours, turned
     P = {k: v @ yaw.T for k, v in pts.items()}
     T = F.shape[0]

@@ -136,7 +136,7 @@ def test_a_twist_spike_is_steadied() -> None:
     raw = Z.copy()
     raw[20:22] *= -1
     F = np.stack([np.cross(Y, raw), Y, raw], axis=-1)[:, None]
-    out = solve_mod.steady_twist(F, 60.0, skip=())
+    out = importlib.import_module("humanpose3d.scene.skeleton").steady_twist(F, 60.0, skip=())
     err = np.degrees(np.arccos(np.clip(np.sum(out[:, 0, :, 2] * Z, -1), -1, 1)))
     assert err.max() < 3.0  # the median of cosine and sine mixes neighbours: about 1.5 deg
     np.testing.assert_allclose(out[:, 0, :, 1], Y)
