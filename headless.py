@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --retarget-to: export the character and its motion as FBX (--fbx-preset axes)")
     p.add_argument("--engine-python", metavar="PY",
                    help="run the engine in a child process of this Python (one with the engine's "
-                        "requirements), e.g. when Blender's own Python lacks mediapipe")
+                        "requirements), e.g. when Blender's own Python lacks the engine's packages")
     return p
 
 

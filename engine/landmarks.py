@@ -61,8 +61,11 @@ class LandmarkTrack:
 
 
 class PoseDetector:
-    """MediaPipe Pose (lite, full or heavy model) or Holistic in video mode, optionally on a
-    subject crop, through MediaPipe's Tasks API (engine/mediapipe_tasks.py)."""
+    """One person's landmarks through a video, optionally found inside a subject crop.
+
+    The body (lite, full or heavy model) runs on our rebuild of the legacy MediaPipe Pose graph
+    (engine/blazepose.py, LiteRT); `--holistic` (pose, hands, face) on MediaPipe's Tasks API
+    (engine/mediapipe_tasks.py), where the crop is the image it sees."""
 
     def __init__(self, holistic: bool = False, crop: SubjectCrop | None = None,
                  min_detection: float = 0.5, min_tracking: float = 0.5, model: str = "full",
@@ -74,13 +77,18 @@ class PoseDetector:
         self._warm = False
         if holistic:
             self._model = tasks.holistic_landmarker(model, min_detection, min_tracking)
+            self._tracker = None
         else:
-            self._model = tasks.pose_landmarker(model, video=True, min_detection=min_detection,
-                                                min_tracking=min_tracking)
+            from .blazepose import BlazePoseTracker
+            from .bundles import pose_bundle
+
+            self._model = None
+            self._tracker = BlazePoseTracker(pose_bundle(model), min_detection, min_tracking)
 
     def close(self) -> None:
-        with tasks.quiet_native_stderr():
-            self._model.close()
+        if self._model is not None:
+            with tasks.quiet_native_stderr():
+                self._model.close()
 
     def __enter__(self) -> PoseDetector:
         return self
@@ -96,6 +104,21 @@ class PoseDetector:
 
     def process(self, rgb: np.ndarray, track: LandmarkTrack, i: int) -> bool:
         """Detect on one RGB frame (row i of the run) and store the result at row i of `track`."""
+        if self._tracker is not None:
+            found = self._tracker.process(rgb, self.crop.window() if self.crop else None)
+            if found is None:
+                return False
+            track.pixels[i] = found.pixels
+            track.depth_rel[i] = found.depth
+            track.visibility[i] = found.visibility
+            track.world[i] = found.world
+            track.detected[i] = True
+            if self.crop is not None:
+                self.crop.update(track.pixels[i], track.visibility[i] > 0.5)
+            return True
+        return self._process_holistic(rgb, track, i)
+
+    def _process_holistic(self, rgb: np.ndarray, track: LandmarkTrack, i: int) -> bool:
         ox, oy = 0, 0
         image = rgb
         if self.crop is not None:
@@ -111,8 +134,6 @@ class PoseDetector:
                 res = self._model.detect_for_video(frame, ts)
             self._warm = True
         pose, world = res.pose_landmarks, res.pose_world_landmarks
-        if not self.holistic:  # PoseLandmarker: one list per person
-            pose, world = (pose[0], world[0]) if pose and world else (None, None)
         if not pose or not world:
             return False
         img = tasks.xyz(pose, N_POSE)
@@ -122,14 +143,13 @@ class PoseDetector:
         track.visibility[i] = tasks.visibility(pose, N_POSE)
         track.world[i] = tasks.xyz(world, N_POSE)
         track.detected[i] = True
-        if self.holistic:
-            for side, hand in enumerate((res.left_hand_landmarks, res.right_hand_landmarks)):
-                if hand:
-                    xyz = tasks.xyz(hand, N_HAND)
-                    track.hands[i, side] = np.c_[ox + xyz[:, 0] * w, oy + xyz[:, 1] * h, xyz[:, 2] * w]
-            if res.face_landmarks:
-                xyz = tasks.xyz(res.face_landmarks, N_FACE)  # the mesh; the bundle's iris slots are empty
-                track.face[i] = np.c_[ox + xyz[:, 0] * w, oy + xyz[:, 1] * h, xyz[:, 2] * w]
+        for side, hand in enumerate((res.left_hand_landmarks, res.right_hand_landmarks)):
+            if hand:
+                xyz = tasks.xyz(hand, N_HAND)
+                track.hands[i, side] = np.c_[ox + xyz[:, 0] * w, oy + xyz[:, 1] * h, xyz[:, 2] * w]
+        if res.face_landmarks:
+            xyz = tasks.xyz(res.face_landmarks, N_FACE)  # the mesh; the bundle's iris slots are empty
+            track.face[i] = np.c_[ox + xyz[:, 0] * w, oy + xyz[:, 1] * h, xyz[:, 2] * w]
         if self.crop is not None:
             self.crop.update(track.pixels[i], track.visibility[i] > 0.5)
         return True

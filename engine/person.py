@@ -85,8 +85,9 @@ def pick_subject(boxes: list[Box], width: int, height: int) -> int:
 
 @dataclass
 class SubjectCrop:
-    """A crop window around the subject that moves only when they near its edge (hysteresis),
-    so MediaPipe's own frame-to-frame tracking stays valid most of the time."""
+    """A crop window around the subject that moves only when they near its edge (hysteresis).
+    The body's tracker looks for a lost subject inside it (and tracks on the whole frame);
+    `--holistic` runs MediaPipe on it, whose frame-to-frame tracking a still window keeps valid."""
 
     frame_w: int
     frame_h: int

@@ -100,7 +100,7 @@ def execute(cfg: RunConfig, on_event: Callable[[Event], None],
         on_event(Event("progress", round(float(fraction), 4), bar.stage_at(fraction), message))
 
     try:
-        from .pipeline import run  # heavy imports (cv2, mediapipe) only here
+        from .pipeline import run  # heavy imports (cv2, LiteRT, mediapipe) only here
 
         result = run(cfg, progress=progress, cancel=cancel)
     except (KeyboardInterrupt, Exception) as exc:  # noqa: BLE001: every ending becomes one event
@@ -289,8 +289,9 @@ Run = LocalRun | ChildRun
 
 def can_run_here(python: str | None = None) -> bool:
     """Whether this process can run the engine itself: `python` (if given) is this interpreter
-    and the pose stage's package is importable here."""
-    return (python is None or _same_interpreter(python)) and importlib.util.find_spec("mediapipe") is not None
+    and the pose stage's packages are importable here."""
+    return (python is None or _same_interpreter(python)) and all(
+        importlib.util.find_spec(p) is not None for p in ("ai_edge_litert", "mediapipe"))
 
 
 def start(cfg: RunConfig, python: str | None = None) -> Run:

@@ -1,7 +1,7 @@
 """Operators, one per file: thin wrappers that gather the panel's settings, hand them to the
 engine's run service (engine/service.py) and its output folder to the scene builders (scene/).
 settings.py (the panel as a RunConfig) and scail_setup.py (the SCAIL panel as a rig) are what
-they share. The engine (cv2, mediapipe) is imported only when a run starts."""
+they share. The engine (cv2, LiteRT, mediapipe) is imported only when a run starts."""
 
 from __future__ import annotations
 

@@ -17,8 +17,8 @@ class HP3D_AP_preferences(AddonPreferences):
 
     engine_python: StringProperty(
         name="Engine Python", subtype="FILE_PATH", default="",
-        description="Python interpreter that runs the engine (needs mediapipe, opencv, scipy); "
-                    "empty uses Blender's own Python")
+        description="Python interpreter that runs the engine (needs ai-edge-litert, mediapipe, "
+                    "opencv, scipy); empty uses Blender's own Python")
 
     def draw(self, context: bpy.types.Context) -> None:
         self.layout.prop(self, "engine_python")

@@ -78,6 +78,9 @@ SYSCONFIG_PLATFORMS = {"linux-x64": "linux-x86_64", "windows-x64": "win-amd64",
 # mediapipe 0.10.21's (its graphs and mp.solutions); mediapipe 1.2 imports neither.
 RUNTIME_WHEELS: tuple[tuple[str, str], ...] = (
     ("mediapipe", "1.2.3"),  # Tasks API (one py3-none wheel per platform for Python 3.9-3.14)
+    # LiteRT: the body's pose stage (engine/blazepose.py); cp311 and cp313 wheels on every platform.
+    # Its interpreter imports numpy alone (its declared ml_dtypes, protobuf... serve other modules)
+    ("ai-edge-litert", "2.3.0"),
     ("opencv-contrib-python", "4.10.0.84"),  # cv2 (cp37-abi3: one wheel for both); mediapipe's.
     # 4.12+ require numpy 2 on every Python: no good for Blender 4.2-5.0
     ("scipy", "1.15.3"),  # filtering, skeleton fit, rotations; numpy >=1.23.5,<2.5
