@@ -17,6 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks" / ".cache" / "legacy"
 LEGACY_COMMIT = "392f33cc8b882101477b8654672ab0143990b575"  # the engine's last commit on mp.solutions
+TASKS_COMMIT = "f0d62cb04503dbe80c13336b1d1652ab009c5543"  # its last commit on the Tasks API (body)
 PINS = ("mediapipe==0.10.21", "protobuf==4.25.9", "attrs==26.1.0")
 
 
@@ -38,12 +39,12 @@ def python() -> Path:
     return py
 
 
-def engine_source() -> Path:
-    """The engine as it was at LEGACY_COMMIT, taken out of this repository's history."""
-    src = CACHE / f"src-{LEGACY_COMMIT[:12]}"
+def engine_source(commit: str = LEGACY_COMMIT) -> Path:
+    """The engine as it was at `commit`, taken out of this repository's history."""
+    src = CACHE / f"src-{commit[:12]}"
     if not (src / "engine" / "pipeline.py").is_file():
         src.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", LEGACY_COMMIT, "engine"],
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "engine"],
                                  check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
     return src

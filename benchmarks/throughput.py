@@ -3,8 +3,8 @@ MediaPipe Pose alone on the same frames, one process.
 
 Prints frames/s of both and their ratio (target ≥ 0.8), then where the run's time goes (from its
 run.json: pose with decoding and the person search, reconstruction, augmentation, the angle
-figures and report, the rest). Both sides include opening the video and building the MediaPipe
-graph; the order alternates over repeats to spread machine noise. `--minutes M` adds a clip of M
+figures and report, the rest). Both sides include opening the video and loading the pose
+models; the order alternates over repeats to spread machine noise. `--minutes M` adds a clip of M
 minutes (the demo looped, as benchmarks/memory.py makes it): the figures are a cost per run, not
 per frame, so the ratio depends on the clip's length.
 
@@ -25,9 +25,9 @@ import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine import mediapipe_tasks as tasks  # noqa: E402
+from engine.blazepose import BlazePoseTracker  # noqa: E402
+from engine.bundles import pose_bundle  # noqa: E402
 from engine.config import RunConfig  # noqa: E402
-from engine.landmarks import PoseDetector  # noqa: E402
 from engine.pipeline import run  # noqa: E402
 
 
@@ -38,20 +38,17 @@ def demo_videos() -> list[Path]:
 
 
 def mediapipe_alone(video: Path) -> tuple[int, float]:
-    """The loop a user would write: decode, convert to RGB, PoseLandmarker.detect_for_video."""
+    """The loop a user would write: decode, convert to RGB, the engine's BlazePose tracker."""
     t = time.perf_counter()
     cap = cv2.VideoCapture(str(video))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     n = 0
-    with PoseDetector(fps=fps) as det:
-        model = det._model
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            model.detect_for_video(tasks.image(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)),
-                                   int(round(n * 1000.0 / fps)))
-            n += 1
+    tracker = BlazePoseTracker(pose_bundle("full"))
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        tracker.process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        n += 1
     cap.release()
     return n, time.perf_counter() - t
 
