@@ -275,6 +275,19 @@ class BlazePoseTracker:
             left = left[iou <= 0.3]
         return out
 
+    def people(self, rgb: np.ndarray, max_people: int = 4) -> list[PoseFrame]:
+        """Everyone the detector finds in one image, each with their landmarks (no tracking, no
+        smoothing; what MediaPipe's PoseLandmarker gives in image mode with num_poses)."""
+        out = []
+        for _, points in self.detect(rgb)[:max_people]:
+            got = self._landmarks(rgb, aligned_roi(points[0], points[1]))
+            if got is not None:
+                pixels, vis, world = got
+                out.append(PoseFrame(pixels[:N_POSE, :2].astype(np.float32),
+                                     pixels[:N_POSE, 2].astype(np.float32),
+                                     vis[:N_POSE].astype(np.float32), world.astype(np.float32)))
+        return out
+
     def _landmarks(self, rgb: np.ndarray, roi: Roi):
         img = _crop(rgb, roi.cx, roi.cy, roi.size, roi.size, roi.rotation, _LM_SIZE,
                     cv2.BORDER_REPLICATE)

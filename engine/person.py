@@ -1,10 +1,11 @@
 """Choosing one person consistently when several are visible, and following them with a crop.
 
-MediaPipe's Pose tracker in video mode follows whoever its detector finds first. To make that
-choice ours (largest / most central, or the user's `--roi`), we find candidates once, in the first
-frame, with OpenCV's HOG people detector and MediaPipe's own pose landmarker in image mode (several
-people per call; both offline), and then feed MediaPipe a crop that follows the chosen person's
-landmarks, so a second person never enters its view for long.
+BlazePose's tracker follows whoever its detector finds first. To make that choice ours (largest /
+most central, or the user's `--roi`), we find candidates once, in the first frame, with OpenCV's
+HOG people detector and BlazePose itself in image mode (everyone its detector finds; both
+offline), and then keep a crop that follows the chosen person's landmarks: a lost person is looked
+for again only inside it (and `--holistic` runs MediaPipe on it), so a second person is not
+picked up instead.
 """
 
 from __future__ import annotations
@@ -24,21 +25,14 @@ def detect_people(rgb: np.ndarray, model: str = "full") -> list[Box]:
 
 
 def _pose_people(rgb: np.ndarray, max_people: int = 4, model: str = "full") -> list[Box]:
-    """People found by MediaPipe's PoseLandmarker in image mode, up to max_people in one call."""
-    from . import mediapipe_tasks as tasks
+    """People found by BlazePose in one image (its detector, then landmarks for each), up to
+    max_people: boxes around each one's confident landmarks."""
+    from .blazepose import BlazePoseTracker
+    from .bundles import pose_bundle
 
-    h, w = rgb.shape[:2]
-    # The whole search, not only the construction: TFLite and glog log from the graph's own
-    # threads at the first detect(), which would print lines beside the progress bar.
-    with tasks.quiet_native_stderr():
-        landmarker = tasks.pose_landmarker(model, video=False, num_poses=max_people)
-        try:
-            people = landmarker.detect(tasks.image(rgb)).pose_landmarks
-        finally:
-            landmarker.close()
     boxes: list[Box] = []
-    for person in people:
-        pts = (tasks.xyz(person)[:, :2] * (w, h))[tasks.visibility(person) > 0.5]
+    for person in BlazePoseTracker(pose_bundle(model)).people(rgb, max_people):
+        pts = person.pixels[person.visibility > 0.5]
         if len(pts) < 4:
             continue
         (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)

@@ -126,3 +126,29 @@ def test_bad_bundle_is_one_error_naming_the_command(tmp_path, damage):
     with pytest.raises(EngineError, match="corrupt" if damage == "missing model" else "unusable") as e:
         BlazePoseTracker(bundle)
     assert "python -m engine.bundles" in str(e.value)
+
+
+def test_everyone_in_one_image_is_what_mediapipe_finds():
+    """people() (the first frame's person search) finds the same people as the Tasks
+    PoseLandmarker with num_poses=4 on Pose2Sim's two-person demo, with the same landmarks."""
+    import importlib.util
+
+    video = (Path(importlib.util.find_spec("Pose2Sim").origin).parent
+             / "Demo_MultiPerson" / "videos" / "cam01.mp4")
+    tracker = BlazePoseTracker(pose_bundle("full"))
+    theirs = tasks.pose_landmarker("full", video=False, num_poses=4)
+    counts = []
+    try:
+        for rgb in _frames(video, 60, step=15):
+            ours = tracker.people(rgb)
+            ref = theirs.detect(tasks.image(rgb)).pose_landmarks
+            assert len(ours) == len(ref)
+            counts.append(len(ours))
+            h, w = rgb.shape[:2]
+            for person in ours:
+                d = min(np.median(np.linalg.norm(person.pixels - tasks.xyz(r)[:, :2] * (w, h), axis=-1))
+                        for r in ref)
+                assert d < 0.05, d
+    finally:
+        theirs.close()
+    assert max(counts) == 2, counts  # both people at once in some frames
