@@ -1,5 +1,5 @@
 """Throughput: a whole `run` (every default output: TRC, C3D, angles, figures, report) versus
-MediaPipe Pose alone on the same frames, one process.
+the pose tracker alone (engine/blazepose.py: decode, RGB, BlazePose) on the same frames, one process.
 
 Prints frames/s of both and their ratio (target ≥ 0.8), then where the run's time goes (from its
 run.json: pose with decoding and the person search, reconstruction, augmentation, the angle
@@ -37,7 +37,7 @@ def demo_videos() -> list[Path]:
     return [p2s / "Demo_SinglePerson/videos/cam01.mp4", s2d / "Demo/demo.mp4"]
 
 
-def mediapipe_alone(video: Path) -> tuple[int, float]:
+def pose_alone(video: Path) -> tuple[int, float]:
     """The loop a user would write: decode, convert to RGB, the engine's BlazePose tracker."""
     t = time.perf_counter()
     cap = cv2.VideoCapture(str(video))
@@ -85,7 +85,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--minutes", type=float, default=0.0, help="also a looped demo clip this long")
     args = ap.parse_args()
-    print(f"{'video':<18}{'frames':>7}{'mediapipe fps':>15}{'run fps':>10}{'ratio':>8}")
+    print(f"{'video':<18}{'frames':>7}{'pose fps':>15}{'run fps':>10}{'ratio':>8}")
     with tempfile.TemporaryDirectory() as tmp:
         videos = args.videos or demo_videos()
         if args.minutes > 0:
@@ -93,9 +93,9 @@ def main() -> None:
         for video in videos:
             mp_fps, run_fps, runs = [], [], []
             for r in range(args.repeats):
-                order = (mediapipe_alone, engine_run) if r % 2 == 0 else (engine_run, mediapipe_alone)
+                order = (pose_alone, engine_run) if r % 2 == 0 else (engine_run, pose_alone)
                 for fn in order:
-                    if fn is mediapipe_alone:
+                    if fn is pose_alone:
                         n, dt = fn(video)
                         mp_fps.append(n / dt)
                     else:
