@@ -35,7 +35,7 @@ from .reconstruct import Reconstruction, reconstruct
 from .trc import write_trc
 from .video import VideoInfo, probe, resolve_range
 
-_PACKAGES = ("numpy", "scipy", "opencv-contrib-python", "mediapipe", "pandas")
+_PACKAGES = ("numpy", "scipy", "opencv-contrib-python", "ai-edge-litert", "mediapipe", "pandas")
 
 
 @dataclass

@@ -328,8 +328,8 @@ def test_runtime_wheels_never_include_numpy_and_cover_the_engines_imports() -> N
         names = {bx.canonical(n) for n, _ in reqs}
         assert "numpy" not in names  # Blender ships it
         # The default run's third-party imports (engine/), plus mediapipe's import-time needs.
-        assert {"mediapipe", "opencv-contrib-python", "scipy", "onnxruntime", "c3d", "tqdm", "pose2sim",
-                "matplotlib", "certifi", "absl-py", "flatbuffers"} <= names
+        assert {"ai-edge-litert", "mediapipe", "opencv-contrib-python", "scipy", "onnxruntime", "c3d",
+                "tqdm", "pose2sim", "matplotlib", "certifi", "absl-py", "flatbuffers"} <= names
         assert len(names) == len(reqs)
     assert set(bx.PYTHON_PINS) <= set(bx.PYTHON_VERSIONS)
     assert {py for _, py in bx.BLENDERS} == set(bx.PYTHON_VERSIONS)

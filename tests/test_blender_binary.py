@@ -69,7 +69,8 @@ def test_installed_package_runs_headless_in_blender(package: Path, work: Path, c
     with zipfile.ZipFile(package) as zf:  # Blender installed the cp313 wheels, not the cp311 ones
         assert any("cp313" in n for n in zf.namelist()) and any("cp311" in n for n in zf.namelist())
     site = sorted(home.glob(".config/blender/*/extensions/.local/lib/python3.13/site-packages"))
-    assert site and (site[0] / "mediapipe").is_dir(), "Blender did not install the wheels for Python 3.13"
+    assert site and (site[0] / "mediapipe").is_dir() and (site[0] / "ai_edge_litert").is_dir(), \
+        "Blender did not install the wheels for Python 3.13"
     assert not sorted(site[0].glob("scipy*/*cpython-311*")), "a Python 3.11 wheel was installed"
 
     out, fbx, blend = work / "out", work / "cam01.fbx", work / "cam01.blend"

@@ -187,7 +187,7 @@ def test_run_json_records_the_run(cam01_run):
     record = json.loads(res.files["run_json"].read_text())
     assert record == json.loads(json.dumps(res.record)), "run.json differs from RunResult.record"
     assert record["completed"] is True
-    for package in ("python", "humanpose3d", "numpy", "mediapipe"):
+    for package in ("python", "humanpose3d", "numpy", "ai-edge-litert", "mediapipe"):
         assert record["versions"].get(package), f"versions lacks {package}"
     timings = record["timings"]
     assert timings["total_s"] > 0 and all(v >= 0 for v in timings.values())
@@ -280,18 +280,19 @@ def test_cancel_from_the_progress_callback(cam01, tmp_path):
 
 
 def _in_detection(pid: int, video: Path) -> bool:
-    """True once the process holds the video open and has loaded MediaPipe (Linux /proc)."""
+    """True once the process holds the video open and has loaded the pose stage's runtime (LiteRT;
+    MediaPipe for --holistic) (Linux /proc)."""
     try:
         fds = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
         maps = Path(f"/proc/{pid}/maps").read_text()
     except OSError:
         return False
-    return str(video.resolve()) in fds and "mediapipe" in maps
+    return str(video.resolve()) in fds and ("ai_edge_litert" in maps or "mediapipe" in maps)
 
 
 def wait_for_detection(proc: subprocess.Popen, video: Path) -> None:
-    """Return once the CLI process is running MediaPipe on `video` (by /proc; without it, after
-    4 s), with the run still going."""
+    """Return once the CLI process is running the pose stage on `video` (by /proc; without it,
+    after 4 s), with the run still going."""
     if Path("/proc/self/fd").is_dir():
         deadline = time.monotonic() + 60
         while not _in_detection(proc.pid, video):
@@ -307,7 +308,7 @@ def wait_for_detection(proc: subprocess.Popen, video: Path) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_cancels_the_cli_cleanly(cam01, tmp_path, sig):
     out = tmp_path / "out"
-    proc = popen_cli("run", cam01, "--height", HEIGHT_M, "--out", out)  # all 100 frames: ~4 s of pose
+    proc = popen_cli("run", cam01, "--height", HEIGHT_M, "--out", out)  # all 100 frames: ~3 s of pose
     try:
         wait_for_detection(proc, cam01)
         proc.send_signal(sig)
