@@ -35,6 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .bundles import BUILD_COMMAND, unusable
 from .errors import EngineError
 from .mediapipe_tasks import quiet_native_stderr
 
@@ -187,7 +188,7 @@ def read_models(bundle: Path) -> tuple[bytes, bytes]:
             return zf.read(DETECTOR), zf.read(LANDMARKS)
     except (zipfile.BadZipFile, KeyError, OSError) as exc:
         raise EngineError(f"model bundle corrupt: {bundle} ({exc}); rebuild it with "
-                          "`python -m engine.bundles`") from None
+                          f"`{BUILD_COMMAND}`") from None
 
 
 def _threads() -> int:
@@ -227,9 +228,7 @@ class BlazePoseTracker:
             self._lm_out = tuple(lm_out[k] for k in ("Identity", "Identity_1", "Identity_3",
                                                      "Identity_4"))
         except (ValueError, RuntimeError, KeyError, IndexError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise EngineError(f"model bundle unusable: {bundle} ({first}); rebuild it with "
-                              "`python -m engine.bundles`") from None
+            raise unusable(bundle, exc) from None
         self._anchors = _anchors()
         self.min_detection, self.min_tracking, self.smooth = min_detection, min_tracking, smooth
         self._roi: Roi | None = None
@@ -282,10 +281,7 @@ class BlazePoseTracker:
         for _, points in self.detect(rgb)[:max_people]:
             got = self._landmarks(rgb, aligned_roi(points[0], points[1]))
             if got is not None:
-                pixels, vis, world = got
-                out.append(PoseFrame(pixels[:N_POSE, :2].astype(np.float32),
-                                     pixels[:N_POSE, 2].astype(np.float32),
-                                     vis[:N_POSE].astype(np.float32), world.astype(np.float32)))
+                out.append(_pose_frame(*got))
         return out
 
     def _landmarks(self, rgb: np.ndarray, roi: Roi):
@@ -340,9 +336,13 @@ class BlazePoseTracker:
             world = self._world_f(t, world)
             aux = self._aux_f(t, aux, scale)
         self._roi = aligned_roi(aux[0], aux[1])
-        return PoseFrame(pixels[:N_POSE, :2].astype(np.float32),
-                         pixels[:N_POSE, 2].astype(np.float32),
-                         vis[:N_POSE].astype(np.float32), world.astype(np.float32))
+        return _pose_frame(pixels, vis, world)
+
+
+def _pose_frame(pixels: np.ndarray, vis: np.ndarray, world: np.ndarray) -> PoseFrame:
+    """The 33 landmarks of (39, 3) pixels-and-depth, (39,) visibility and (33, 3) world."""
+    return PoseFrame(pixels[:N_POSE, :2].astype(np.float32), pixels[:N_POSE, 2].astype(np.float32),
+                     vis[:N_POSE].astype(np.float32), world.astype(np.float32))
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -98,6 +98,12 @@ def bundle_path(name: str, directory: Path | None = None) -> Path:
     return path
 
 
+def unusable(bundle: Path, exc: BaseException) -> EngineError:
+    """The one error line for a bundle whose models the runtime cannot read."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return EngineError(f"model bundle unusable: {bundle} ({first}); rebuild it with `{BUILD_COMMAND}`")
+
+
 def pose_bundle(model: str, holistic: bool = False, directory: Path | None = None) -> Path:
     if model not in POSE_MODELS:
         raise EngineError(f"--pose-model must be one of {', '.join(POSE_MODELS)}, got {model!r}")

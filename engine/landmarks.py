@@ -104,19 +104,22 @@ class PoseDetector:
 
     def process(self, rgb: np.ndarray, track: LandmarkTrack, i: int) -> bool:
         """Detect on one RGB frame (row i of the run) and store the result at row i of `track`."""
-        if self._tracker is not None:
-            found = self._tracker.process(rgb, self.crop.window() if self.crop else None)
-            if found is None:
-                return False
-            track.pixels[i] = found.pixels
-            track.depth_rel[i] = found.depth
-            track.visibility[i] = found.visibility
-            track.world[i] = found.world
-            track.detected[i] = True
-            if self.crop is not None:
-                self.crop.update(track.pixels[i], track.visibility[i] > 0.5)
-            return True
-        return self._process_holistic(rgb, track, i)
+        found = self._process_body(rgb, track, i) if self._tracker is not None \
+            else self._process_holistic(rgb, track, i)
+        if found and self.crop is not None:
+            self.crop.update(track.pixels[i], track.visibility[i] > 0.5)
+        return found
+
+    def _process_body(self, rgb: np.ndarray, track: LandmarkTrack, i: int) -> bool:
+        found = self._tracker.process(rgb, self.crop.window() if self.crop else None)
+        if found is None:
+            return False
+        track.pixels[i] = found.pixels
+        track.depth_rel[i] = found.depth
+        track.visibility[i] = found.visibility
+        track.world[i] = found.world
+        track.detected[i] = True
+        return True
 
     def _process_holistic(self, rgb: np.ndarray, track: LandmarkTrack, i: int) -> bool:
         ox, oy = 0, 0
@@ -150,6 +153,4 @@ class PoseDetector:
         if res.face_landmarks:
             xyz = tasks.xyz(res.face_landmarks, N_FACE)  # the mesh; the bundle's iris slots are empty
             track.face[i] = np.c_[ox + xyz[:, 0] * w, oy + xyz[:, 1] * h, xyz[:, 2] * w]
-        if self.crop is not None:
-            self.crop.update(track.pixels[i], track.visibility[i] > 0.5)
         return True

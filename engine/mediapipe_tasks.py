@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .bundles import pose_bundle
-from .errors import EngineError
+from .bundles import pose_bundle, unusable
 
 
 @contextmanager
@@ -73,9 +72,7 @@ def _create(factory, options, bundle: Path):
         with quiet_native_stderr():
             return factory.create_from_options(options)
     except (RuntimeError, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EngineError(f"model bundle unusable: {bundle} ({first}); rebuild it with "
-                          "`python -m engine.bundles`") from None
+        raise unusable(bundle, exc) from None
 
 
 def pose_landmarker(model: str = "full", video: bool = True, num_poses: int = 1,
