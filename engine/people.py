@@ -1,22 +1,25 @@
-"""Everyone in a video, each with a stable ID: MediaPipe finds the poses, engine/tracking.py keeps
-the IDs.
+"""Everyone in a video, each with a stable ID: BlazePose (engine/blazepose.py) finds the poses,
+engine/tracking.py keeps the IDs.
 
-MediaPipe's PoseLandmarker with num_poses > 1 on the whole frame misses people its 224-pixel
-detector sees too small (the Sports2D demo's man on the box, a Demo_MultiPerson camera's second
-person), and its VIDEO mode keeps no identity between its outputs. So each frame's poses come from
-  - one VIDEO-mode landmarker per track, on a crop that follows that person (as the single-person
-    run follows its subject: engine/person.py's SubjectCrop), which keeps MediaPipe's own
-    frame-to-frame landmark tracking and full resolution for every person;
-  - every `search_every` frames, a search for people not yet followed: MediaPipe in IMAGE mode on
-    the whole frame (up to 4 people) and OpenCV's HOG people detector, whose boxes are looked at
-    again through a crop.
-Where people overlap, a follower's crop shows them both and MediaPipe's single-person model
-follows either, or mixes their limbs into one body; so in each follower's crop the other people
-just seen are greyed out (their bodies drawn from their landmarks as thick bones, except where
-they cover this person's own), as the legacy MediaPipe multi-person recipe did.
-Poses of the same body found twice are merged (keeping the one from the crop whose track fits
-it), then the tracker assigns them. A crop that has drifted onto someone else (its pose went to
-another track) restarts on its own track's predicted box, so one person never feeds two IDs.
+BlazePose's detector on the whole frame misses people it sees too small at 224 pixels (the Sports2D
+demo's man on the box, a Demo_MultiPerson camera's second person), merges people who overlap into
+one detection, and its tracker follows one person. So each frame's poses come from
+  - one BlazePoseTracker per track, which tracks that person from their last landmarks (on the
+    whole frame: the legacy graph's tracking, at full resolution for every person) and, once they
+    are lost, looks for them again inside a crop that follows them (as the single-person run
+    follows its subject: engine/person.py's SubjectCrop);
+  - every `search_every` frames, a search for people not yet followed: BlazePose's detector and
+    landmarks (each image alone, up to 4 people, as MediaPipe's PoseLandmarker with num_poses) on
+    the whole frame and on overlapping tiles of it, and OpenCV's HOG people detector, whose boxes
+    are looked at again through a crop.
+Where people overlap, a tracker's region shows them both and the single-person model follows
+either, or mixes their limbs into one body; so for each track the other people just seen are
+greyed out (their bodies drawn from their landmarks as thick bones, except where they cover this
+person's own), as the legacy MediaPipe multi-person recipe did.
+Poses of the same body found twice are merged (keeping the one from the track that fits it), then
+the tracker assigns them. A track whose tracker has drifted onto someone else (its pose went to
+another track) or lost its person starts again from its own predicted box, so one person never
+feeds two IDs.
 
 `--people` chooses whom to write: `largest` (the default: the single-person run as before, no
 tracker), `all`, `N` (the N largest people) or `ID,ID` (these IDs, as a previous run listed them).
@@ -27,20 +30,24 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from . import mediapipe_tasks as tasks
+from .blazepose import BlazePoseTracker, PoseFrame
+from .bundles import pose_bundle
 from .errors import Cancelled, EngineError
-from .landmarks import N_POSE, LandmarkTrack
+from .landmarks import LandmarkTrack
 from .person import SubjectCrop, hog_people
 from .progress import ProgressFn
 from .tracking import MAX_SPEED, VISIBLE, Pose, Track, Tracker, deduplicate, iou, pose_box, size
 from .video import VideoInfo, check_read, frame_timing, stream_frames
 
-FOLLOW_CONFIDENCE = 0.5  # a follower's detection/presence/tracking thresholds (MediaPipe's default;
-# 0.3 kept a person seen from behind longer but fed more wrong poses: benchmarks/people.py)
+FOLLOW_CONFIDENCE = 0.5  # a follower's detection threshold (MediaPipe's default)
+FOLLOW_TRACKING = 0.3  # a follower's pose flag threshold while tracking: 0.5 (MediaPipe's default)
+# let the Sports2D demo's man go on 4 more frames of his flip (benchmarks/people.py: 97.4 -> 99.1 %
+# coverage, no switch, nothing else changed)
 MIN_PERSON = 0.12  # the search keeps people whose box diagonal is at least this share of the frame's
 # shorter side (a standing adult 8-10 m from a phone camera)
 OUTLINE_WIDTH = 0.11  # a bone's thickness in a person's Outline, in person sizes
@@ -70,39 +77,30 @@ def parse_people(text: str) -> str | int | tuple[int, ...]:
     return ids
 
 
-class _CropFollower:
-    """A VIDEO-mode landmarker on a crop that follows one person."""
+class _Follower:
+    """One person's BlazePose tracker (engine/blazepose.py): it tracks from the person's last
+    landmarks on the whole frame, with the other people greyed out; a lost person is looked for
+    again inside a crop that follows them."""
 
-    def __init__(self, box: tuple[float, float, float, float], info: VideoInfo, model: str) -> None:
+    def __init__(self, box: tuple[float, float, float, float], info: VideoInfo, bundle: Path) -> None:
         self.crop = SubjectCrop.around(box, info.width, info.height)
-        self._ms = 1000.0 / info.fps if info.fps and info.fps > 0 else 1000.0 / 30
-        self._last = -1
-        with tasks.quiet_native_stderr():
-            # Two poses: when someone else enters the crop, both are reported and the tracker,
-            # not MediaPipe's detector confidence, decides which one is this track's person.
-            self._model = tasks.pose_landmarker(model, video=True, num_poses=2,
-                                                min_detection=FOLLOW_CONFIDENCE,
-                                                min_tracking=FOLLOW_CONFIDENCE)
+        self._tracker = BlazePoseTracker(bundle, min_detection=FOLLOW_CONFIDENCE,
+                                         min_tracking=FOLLOW_TRACKING)
 
-    def process(self, rgb: np.ndarray, i: int, track_id: int, own: Outline | None = None,
+    def restart(self) -> None:
+        """Forget the tracked body (it was someone else's, or lost): detect again in the crop."""
+        self._tracker.reset()
+
+    def process(self, rgb: np.ndarray, track_id: int, own: Outline | None = None,
                 others: list[Outline] = ()) -> list[Pose]:
-        """This frame's poses in the crop, with the `others` (other tracked people) greyed out
+        """This frame's pose of the person, with the `others` (other tracked people) greyed out
         except where they overlap this person's `own` outline."""
         window = _clip(self.crop.window(), rgb.shape[1], rgb.shape[0])
         if window is None:  # the predicted box left the frame
+            self._tracker.reset()
             return []
-        ox, oy, w, h = window
-        crop = _mask_others(rgb[oy:oy + h, ox:ox + w], (ox, oy), own, others)
-        ts = max(int(round(i * self._ms)), self._last + 1)
-        self._last = ts
-        with tasks.quiet_native_stderr():
-            res = self._model.detect_for_video(tasks.image(crop), ts)
-        return [_pose(lm, wl, ox, oy, w, h, track_id)
-                for lm, wl in zip(res.pose_landmarks, res.pose_world_landmarks)]
-
-    def close(self) -> None:
-        with tasks.quiet_native_stderr():
-            self._model.close()
+        found = self._tracker.process(_mask_others(rgb, (0, 0), own, list(others)), window)
+        return [] if found is None else [_pose(found, 0, 0, track_id)]
 
 
 # A body drawn as thick bones: limbs, feet, the torso's outline (filled) and the head.
@@ -193,11 +191,10 @@ def _clip(window: tuple[int, int, int, int], width: int, height: int
     return (x0, y0, x1 - x0, y1 - y0) if x1 - x0 >= 16 and y1 - y0 >= 16 else None
 
 
-def _pose(landmarks, world, ox: int, oy: int, w: int, h: int, source: int | None) -> Pose:
-    img = tasks.xyz(landmarks, N_POSE)
-    px = np.c_[ox + img[:, 0] * w, oy + img[:, 1] * h].astype(np.float32)
-    return Pose(px, tasks.visibility(landmarks, N_POSE), (img[:, 2] * w).astype(np.float32),
-                tasks.xyz(world, N_POSE) if world else None, source)
+def _pose(found: PoseFrame, ox: int, oy: int, source: int | None) -> Pose:
+    """A tracker's pose, found in an image whose top left is at (ox, oy) in the frame."""
+    return Pose(found.pixels + np.float32([ox, oy]), found.visibility, found.depth, found.world,
+                source)
 
 
 class PeopleFinder:
@@ -210,20 +207,16 @@ class PeopleFinder:
         self.model = model
         self.tracker = Tracker(info.fps, max_gap_s=max_gap_s)
         self.search_every = max(1, int(round(search_s * (info.fps or 30.0))))
-        self._followers: dict[int, _CropFollower] = {}
-        with tasks.quiet_native_stderr():
-            self._search = tasks.pose_landmarker(model, video=False, num_poses=4)
+        self._followers: dict[int, _Follower] = {}
+        self._bundle = pose_bundle(model)
+        self._search = BlazePoseTracker(self._bundle)
 
     def close(self) -> None:
-        for f in self._followers.values():
-            f.close()
         self._followers.clear()
-        with tasks.quiet_native_stderr():
-            self._search.close()
 
     def _find(self, rgb: np.ndarray, known: list[Pose]) -> list[Pose]:
-        """People in the whole frame and in overlapping tiles of it (IMAGE mode; in a tile a small
-        person reaches MediaPipe's detector at a usable size), and in HOG's boxes that no pose
+        """People in the whole frame and in overlapping tiles of it (each image alone; in a tile a small
+        person reaches BlazePose's detector at a usable size), and in HOG's boxes that no pose
         covers yet."""
         h, w = rgb.shape[:2]
         windows = [(0, 0, w, h)] + _tiles(w, h)
@@ -240,7 +233,7 @@ class PeopleFinder:
     def _look(self, rgb: np.ndarray, ox: int, oy: int, w: int, h: int, turns: int = 0,
               source: int | None = None, own: Outline | None = None,
               others: list[Outline] = ()) -> list[Pose]:
-        """Poses in a window of the frame (IMAGE mode), looked at turned `turns` quarter turns
+        """Poses in a window of the frame (each image alone), looked at turned `turns` quarter turns
         anticlockwise and put back (a rotation keeps left and right; it only moves the points),
         with `others` greyed out as a follower does."""
         window = _clip((ox, oy, w, h), rgb.shape[1], rgb.shape[0])
@@ -249,11 +242,7 @@ class PeopleFinder:
         ox, oy, w, h = window
         crop = _mask_others(rgb[oy:oy + h, ox:ox + w], (ox, oy), own, list(others))
         image = np.rot90(crop, turns) if turns else crop
-        with tasks.quiet_native_stderr():
-            res = self._search.detect(tasks.image(image))
-        ih, iw = image.shape[:2]
-        poses = [_pose(lm, wl, 0, 0, iw, ih, source)
-                 for lm, wl in zip(res.pose_landmarks, res.pose_world_landmarks)]
+        poses = [_pose(found, 0, 0, source) for found in self._search.people(image, 4)]
         for p in poses:
             xr, yr = p.pixels[:, 0].copy(), p.pixels[:, 1].copy()
             x, y = {0: (xr, yr), 1: (w - yr, xr), 2: (w - xr, h - yr), 3: (yr, h - xr)}[turns % 4]
@@ -263,13 +252,13 @@ class PeopleFinder:
                 p.world[:, 0], p.world[:, 1] = {1: (-Y, X), 2: (-X, -Y), 3: (Y, -X)}[turns % 4]
         return poses
 
-    def _relook(self, rgb: np.ndarray, follower: _CropFollower, track_id: int, own: Outline | None,
+    def _relook(self, rgb: np.ndarray, follower: _Follower, track_id: int, own: Outline | None,
                 others: list[Outline]) -> list[Pose]:
-        """A second look at a follower's crop while its person is lost: once as it is (IMAGE
-        mode: a fresh detection, without the VIDEO-mode tracker's memory of a wrong body), then
+        """A second look at a follower's crop while its person is lost: once as it is (the image
+        alone: a fresh detection, without the tracker's memory of a wrong body), then
         through a window half as large again (a lean or a fast step can take the person past
         the crop's edge before it re-centres), and, upside down or lying (a flip, a handstand,
-        a fall: MediaPipe's detector rarely finds anyone then), turned. A pose found only turned
+        a fall: BlazePose's detector rarely finds anyone then), turned. A pose found only turned
         must be lying or upside down: an upright one is a body the turned view made up from
         someone else's limbs."""
         window = follower.crop.window()
@@ -302,8 +291,9 @@ class PeopleFinder:
                 reach = MAX_SPEED * track.size * (gap - 1)  # as far as they can have gone
                 follower.crop.box = follower.crop._grow((x - reach, y - reach, w + 2 * reach,
                                                          h + 2 * reach))
+                follower.restart()
             others = [o for tid in shown if tid != track.id and (o := outlines[tid]) is not None]
-            found = follower.process(rgb, i, track.id, outlines.get(track.id), others)
+            found = follower.process(rgb, track.id, outlines.get(track.id), others)
             if not found or gap > 1:
                 found += self._relook(rgb, follower, track.id, outlines.get(track.id), others)
             poses += found
@@ -321,13 +311,13 @@ class PeopleFinder:
         live = {t.id: t for t in self.tracker.live(i + 1)}
         for tid in list(self._followers):
             if tid not in live:
-                self._followers.pop(tid).close()
+                del self._followers[tid]
         for tid, track in live.items():
             pose = assigned.get(tid)
             follower = self._followers.get(tid)
             if follower is None:
                 box = pose.box if pose is not None else track.predicted_box(i + 1)
-                self._followers[tid] = _CropFollower(box, self.info, self.model)
+                self._followers[tid] = _Follower(box, self.info, self._bundle)
             elif pose is not None:
                 follower.crop.update(pose.pixels, pose.visibility > VISIBLE)
 

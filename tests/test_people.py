@@ -356,20 +356,17 @@ def test_a_lost_follower_looks_wider(overlap):
     """A follower whose crop has slid off its person (a fast lean out of the window) looks again
     through a wider window: the person, cut to a third of their width in the crop, is found
     there, where the crop alone finds no one."""
-    from engine.people import _CropFollower
+    from engine.people import _Follower
     from engine.tracking import keypoint_distance, size
 
     finder, frames = overlap
     rgb, (man, _) = frames[0]
-    follower = _CropFollower(man.box, finder.info, finder.model)
-    try:
-        x, _, w, _ = man.box
-        _, cy, cw, ch = follower.crop.box
-        follower.crop.box = (x + 0.7 * w, cy, cw, ch)  # a third of him inside, on the crop's left
-        assert finder._look(rgb, *follower.crop.window()) == [], "the crop alone finds no one"
-        found = finder._relook(rgb, follower, 1, None, [])
-        assert found and found[0].source == 1
-        s = size(man.box)
-        assert keypoint_distance(man.pixels, man.visibility, found[0].pixels, found[0].visibility, s) < 0.1
-    finally:
-        follower.close()
+    follower = _Follower(man.box, finder.info, finder._bundle)
+    x, _, w, _ = man.box
+    _, cy, cw, ch = follower.crop.box
+    follower.crop.box = (x + 0.7 * w, cy, cw, ch)  # a third of him inside, on the crop's left
+    assert finder._look(rgb, *follower.crop.window()) == [], "the crop alone finds no one"
+    found = finder._relook(rgb, follower, 1, None, [])
+    assert found and found[0].source == 1
+    s = size(man.box)
+    assert keypoint_distance(man.pixels, man.visibility, found[0].pixels, found[0].visibility, s) < 0.1
