@@ -7,6 +7,8 @@ import threading
 
 import numpy as np
 
+from .blazepose import BlazePoseTracker
+from .bundles import pose_bundle
 from .config import RunConfig
 from .errors import Cancelled, EngineError
 from .landmarks import LandmarkTrack, PoseDetector
@@ -15,17 +17,17 @@ from .progress import ProgressFn
 from .video import VideoInfo, check_read, frame_timing, stream_frames
 
 
-def choose_subject(rgb: np.ndarray, cfg: RunConfig, info: VideoInfo,
-                   use_roi: bool = True) -> tuple[SubjectCrop | None, dict]:
+def choose_subject(rgb: np.ndarray, cfg: RunConfig, info: VideoInfo, use_roi: bool = True,
+                   tracker: BlazePoseTracker | None = None) -> tuple[SubjectCrop | None, dict]:
     """Decide whom to follow from the first frame; returns the crop (None: whole frame) and what
-    run.json records about the choice."""
+    run.json records about the choice. `tracker`: the pose stage's, lent to the search."""
     if cfg.roi is not None and use_roi:
         x, y, w, h = cfg.roi
         if x >= info.width or y >= info.height:
             raise EngineError(f"--roi {x},{y},{w},{h} lies outside the {info.width}x{info.height} frame")
         box = (float(x), float(y), float(min(w, info.width - x)), float(min(h, info.height - y)))
         return SubjectCrop.around(box, info.width, info.height), {"method": "roi", "box": list(box)}
-    boxes = detect_people(rgb, model=cfg.pose_model)
+    boxes = detect_people(rgb, model=cfg.pose_model, tracker=tracker)
     if len(boxes) < 2:
         return None, {"method": "single", "candidates": len(boxes)}
     i = pick_subject(boxes, info.width, info.height)
@@ -52,9 +54,13 @@ def detect(cfg: RunConfig, info: VideoInfo, start: int, stop: int | None,
             if cancel.is_set():
                 raise Cancelled()
             if detector is None:
-                crop, subject = choose_subject(rgb, cfg, info, use_roi=not further_view)
-                detector = PoseDetector(holistic=cfg.holistic and not further_view, crop=crop,
-                                        model=cfg.pose_model, fps=info.fps)
+                holistic = cfg.holistic and not further_view
+                # One tracker for the search and the body (each loads the bundle's two models)
+                body = None if holistic else BlazePoseTracker(pose_bundle(cfg.pose_model))
+                crop, subject = choose_subject(rgb, cfg, info, use_roi=not further_view,
+                                               tracker=body)
+                detector = PoseDetector(holistic=holistic, crop=crop, model=cfg.pose_model,
+                                        fps=info.fps, tracker=body)
             if idx - start >= track.frames:
                 track.grow(2 * track.frames)
             detector.process(rgb, track, idx - start)

@@ -173,6 +173,8 @@ def draw_shared(here: Sequence[Job], there: Sequence[Job],
 def main() -> int:
     out = sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing a library prints may corrupt the reply
+    if hasattr(os, "nice"):  # load and wait behind the pose stage, which needs both cores
+        os.nice(10)
     from threadpoolctl import threadpool_limits
 
     from .angle_plots import draw, warm_up

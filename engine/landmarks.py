@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import mediapipe_tasks as tasks
 from .person import SubjectCrop
+
+if TYPE_CHECKING:
+    from .blazepose import BlazePoseTracker
 
 N_POSE, N_HAND, N_FACE = 33, 21, 468
 
@@ -69,7 +73,8 @@ class PoseDetector:
 
     def __init__(self, holistic: bool = False, crop: SubjectCrop | None = None,
                  min_detection: float = 0.5, min_tracking: float = 0.5, model: str = "full",
-                 fps: float = 30.0) -> None:
+                 fps: float = 30.0, tracker: BlazePoseTracker | None = None) -> None:
+        """`tracker`: a BlazePoseTracker made already (the person search's), used for the body."""
         self.holistic = holistic
         self.crop = crop
         self._ms_per_frame = 1000.0 / fps if fps and fps > 0 else 1000.0 / 30.0
@@ -83,7 +88,8 @@ class PoseDetector:
             from .bundles import pose_bundle
 
             self._model = None
-            self._tracker = BlazePoseTracker(pose_bundle(model), min_detection, min_tracking)
+            self._tracker = tracker or BlazePoseTracker(pose_bundle(model), min_detection,
+                                                        min_tracking)
 
     def close(self) -> None:
         if self._model is not None:

@@ -11,27 +11,36 @@ picked up instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+if TYPE_CHECKING:
+    from .blazepose import BlazePoseTracker
+
 Box = tuple[float, float, float, float]  # x, y, w, h in frame pixels
 
 
-def detect_people(rgb: np.ndarray, model: str = "full") -> list[Box]:
+def detect_people(rgb: np.ndarray, model: str = "full",
+                  tracker: BlazePoseTracker | None = None) -> list[Box]:
     """Candidate people in a frame: the union of two weak detectors that miss different people
-    (HOG misses people in unusual poses; MediaPipe's detector misses small or distant people)."""
-    return _suppress(hog_people(rgb) + _pose_people(rgb, model=model))
+    (HOG misses people in unusual poses; MediaPipe's detector misses small or distant people).
+    `tracker`: the pose stage's own, lent for the search (it keeps no state from it)."""
+    return _suppress(hog_people(rgb) + _pose_people(rgb, model=model, tracker=tracker))
 
 
-def _pose_people(rgb: np.ndarray, max_people: int = 4, model: str = "full") -> list[Box]:
+def _pose_people(rgb: np.ndarray, max_people: int = 4, model: str = "full",
+                 tracker: BlazePoseTracker | None = None) -> list[Box]:
     """People found by BlazePose in one image (its detector, then landmarks for each), up to
     max_people: boxes around each one's confident landmarks."""
-    from .blazepose import BlazePoseTracker
-    from .bundles import pose_bundle
+    if tracker is None:
+        from .blazepose import BlazePoseTracker
+        from .bundles import pose_bundle
 
+        tracker = BlazePoseTracker(pose_bundle(model))
     boxes: list[Box] = []
-    for person in BlazePoseTracker(pose_bundle(model)).people(rgb, max_people):
+    for person in tracker.people(rgb, max_people):
         pts = person.pixels[person.visibility > 0.5]
         if len(pts) < 4:
             continue
