@@ -191,8 +191,13 @@ def read_models(bundle: Path) -> tuple[bytes, bytes]:
                           f"`{BUILD_COMMAND}`") from None
 
 
+POSE_THREADS_ENV = "HP3D_POSE_THREADS"  # set by a batch worker: Ray gives each video one core
+
+
 def _threads() -> int:
     # XNNPACK's threads: one per core up to 4 (measured on 2 cores: 2 threads 69 fps, 4 threads 49)
+    if os.environ.get(POSE_THREADS_ENV, "").isdigit():
+        return max(1, int(os.environ[POSE_THREADS_ENV]))
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
