@@ -118,6 +118,8 @@ def same_person(a: Pose, b: Pose, near: float = 0.1, share: float = 0.5) -> bool
     mirror = list(MP_MIRROR)
     for bp, bv in ((b.pixels, b.visibility), (b.pixels[mirror], b.visibility[mirror])):
         ok = (a.visibility > VISIBLE) & (bv > VISIBLE)
+        ok[1:11] = False  # the face counts as one point (the nose): two heads side by side, or
+        # one in front of the other, share 11 landmarks but not the bodies below them
         if ok.sum() >= 3 and np.mean(np.linalg.norm(a.pixels[ok] - bp[ok], axis=1) < near * scale) >= share:
             return True
     if a.source is not None and a.source == b.source and contained(a.box, b.box) > 0.5:
