@@ -21,6 +21,7 @@ from .isb_angles import ALL_GROUPS, joint_angles
 from .joint_sets import FINAL_65, MP
 from .levelling import UP, estimate_up, floor_offset, level_rotation
 from .mot import write_mot
+from .number_rows import text_rows
 from .progress import ProgressFn
 from .result import final_files
 from .trc import write_trc
@@ -54,8 +55,8 @@ def write_csv(path: Path, columns: dict[str, np.ndarray]) -> None:
     data = np.column_stack(list(columns.values()))
     with open(path, "w", newline="\n") as fh:
         fh.write(",".join(columns) + "\n")
-        for row in data:
-            fh.write(",".join(f"{v:.6f}" if np.isfinite(v) else "" for v in row) + "\n")
+        for row in text_rows(data, ","):
+            fh.write(row + "\n")
 
 
 # The landmarks each joint's angles rest on, per side: their uncertain frames are shaded in plots.

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .number_rows import text_rows
+
 
 def write_mot(path: Path, time_s: np.ndarray, columns: Mapping[str, np.ndarray], name: str = "angles",
               in_degrees: bool = True) -> None:
@@ -18,8 +20,8 @@ def write_mot(path: Path, time_s: np.ndarray, columns: Mapping[str, np.ndarray],
               f"inDegrees={'yes' if in_degrees else 'no'}", "endheader", "\t".join(["time", *names])]
     with open(path, "w", newline="\n") as fh:
         fh.write("\n".join(header) + "\n")
-        for row in data:
-            fh.write("\t".join("NaN" if not np.isfinite(v) else f"{v:.6f}" for v in row) + "\n")
+        for row in text_rows(data, "\t", missing="NaN"):
+            fh.write(row + "\n")
 
 
 def read_mot(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .number_rows import text_rows
+
 
 def write_trc(path: Path, markers: np.ndarray, names: list[str] | tuple[str, ...], fps: float,
               first_frame: int = 0, units: str = "m") -> None:
@@ -21,12 +23,10 @@ def write_trc(path: Path, markers: np.ndarray, names: list[str] | tuple[str, ...
         "Frame#\tTime\t" + "\t\t\t".join(names) + "\t\t\t",
         "\t\t" + "\t".join(f"X{i}\tY{i}\tZ{i}" for i in range(1, n_markers + 1)),
     ]
-    frames = np.arange(1, n_frames + 1)
     flat = markers.reshape(n_frames, -1)
     with open(path, "w", newline="\n") as fh:
         fh.write("\n".join(header) + "\n")
-        for f, row in zip(frames, flat):
-            vals = "\t".join("" if not np.isfinite(v) else f"{v:.6f}" for v in row)
+        for f, vals in enumerate(text_rows(flat, "\t"), start=1):
             fh.write(f"{f}\t{(f - 1 + first_frame) / fps:.6f}\t{vals}\n")
 
 
