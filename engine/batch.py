@@ -24,8 +24,8 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .blazepose import POSE_THREADS_ENV
 from .config import RunConfig
+from .cores import THREADS_ENV
 from .errors import Cancelled, EngineError
 from .outputs import clean_stale
 from .result import read_record
@@ -296,10 +296,9 @@ def process_video(cfg: RunConfig, progress_actor: object = None, key: str = "") 
     # No second process for the figures (engine/figure_worker.py): Ray already gives every core a
     # video, and starting that helper per video costs about a core-second.
     os.environ["HP3D_FIGURE_WORKER"] = "0"
-    # One pose thread: the task holds one of Ray's CPUs, and XNNPACK's threads spin while they
-    # wait, so two videos with two threads each on two cores ran slower than one after another
-    # (benchmarks/batch.py: ratio 1.15 with 2 threads per video).
-    os.environ[POSE_THREADS_ENV] = "1"
+    # One pose thread: the task holds one of Ray's CPUs (engine/cores.py;
+    # benchmarks/batch.py: ratio 1.15 with 2 pose threads per video, 0.99 with 1).
+    os.environ[THREADS_ENV] = "1"
     warnings.filterwarnings("ignore", r"(All-NaN|Mean of empty) slice", RuntimeWarning)
     t0 = time.perf_counter()
     cancel = threading.Event()

@@ -27,7 +27,6 @@ breaks tracking.
 from __future__ import annotations
 
 import math
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import cores
 from .bundles import BUILD_COMMAND, unusable
 from .errors import EngineError
 from .mediapipe_tasks import quiet_native_stderr
@@ -191,20 +191,6 @@ def read_models(bundle: Path) -> tuple[bytes, bytes]:
                           f"`{BUILD_COMMAND}`") from None
 
 
-POSE_THREADS_ENV = "HP3D_POSE_THREADS"  # set by a batch worker: Ray gives each video one core
-
-
-def _threads() -> int:
-    # XNNPACK's threads: one per core up to 4 (measured on 2 cores: 2 threads 69 fps, 4 threads 49)
-    if os.environ.get(POSE_THREADS_ENV, "").isdigit():
-        return max(1, int(os.environ[POSE_THREADS_ENV]))
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        cores = os.cpu_count() or 1
-    return max(1, min(4, cores))
-
-
 class BlazePoseTracker:
     """One person through a video, frame by frame (see the module's docstring)."""
 
@@ -216,7 +202,7 @@ class BlazePoseTracker:
             raise EngineError(f"the LiteRT runtime is missing ({exc}); install ai-edge-litert "
                               "(`make venv`, or reinstall the extension)") from None
         detector, landmarks = read_models(bundle)
-        n = threads or _threads()
+        n = threads or cores.threads()
         try:
             with quiet_native_stderr():  # TFLite's "Created XNNPACK delegate" line
                 self._det = Interpreter(model_content=detector, num_threads=n)
