@@ -1,12 +1,15 @@
 """Throughput: a whole `run` (every default output: TRC, C3D, angles, figures, report) versus
-the pose tracker alone (engine/blazepose.py: decode, RGB, BlazePose) on the same frames, one process.
+the pose stage alone on the same frames, one process: our BlazePose tracker (engine/blazepose.py:
+decode, RGB, BlazePose, what the run's pose stage is) and MediaPipe's own maintained
+PoseLandmarker (Tasks API, VIDEO mode, the same full model; what the issue's "MediaPipe alone"
+names), each in the loop a user would write.
 
-Prints frames/s of both and their ratio (target ≥ 0.8), then where the run's time goes (from its
-run.json: pose with decoding and the person search, reconstruction, augmentation, the angle
-figures and report, the rest). Both sides include opening the video and loading the pose
-models; the order alternates over repeats to spread machine noise. `--minutes M` adds a clip of M
-minutes (the demo looped, as benchmarks/memory.py makes it): the figures are a cost per run, not
-per frame, so the ratio depends on the clip's length.
+Prints frames/s of the three and the run's ratio to each (target >= 0.8), then where the run's
+time goes (from its run.json: pose with decoding and the person search, reconstruction,
+augmentation, the angle figures and report, the rest). Every side includes opening the video and
+loading the models; the order rotates over repeats to spread machine noise. `--minutes M` adds a
+clip of M minutes (the demo looped, as benchmarks/memory.py makes it): the figures are a cost per
+run, not per frame, so the ratio depends on the clip's length.
 
     .venv/bin/python benchmarks/throughput.py [VIDEO ...] [--repeats N] [--minutes M]
 """
@@ -53,6 +56,28 @@ def pose_alone(video: Path) -> tuple[int, float]:
     return n, time.perf_counter() - t
 
 
+def mediapipe_alone(video: Path) -> tuple[int, float]:
+    """The same loop with MediaPipe's PoseLandmarker (Tasks API, VIDEO mode, full model)."""
+    from engine import mediapipe_tasks as tasks
+
+    t = time.perf_counter()
+    cap = cv2.VideoCapture(str(video))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    n = 0
+    with tasks.quiet_native_stderr():
+        landmarker = tasks.pose_landmarker("full", video=True)
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            landmarker.detect_for_video(tasks.image(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)),
+                                        int(round(n * 1000.0 / fps)))
+            n += 1
+        landmarker.close()
+    cap.release()
+    return n, time.perf_counter() - t
+
+
 def engine_run(video: Path, out: Path) -> tuple[int, float, dict]:
     t = time.perf_counter()
     res = run(RunConfig(video=video, height_m=1.72, out_dir=out, force=True))
@@ -85,25 +110,26 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--minutes", type=float, default=0.0, help="also a looped demo clip this long")
     args = ap.parse_args()
-    print(f"{'video':<18}{'frames':>7}{'pose fps':>15}{'run fps':>10}{'ratio':>8}")
+    print(f"{'video':<18}{'frames':>7}{'tracker fps':>13}{'MediaPipe fps':>15}{'run fps':>10}"
+          f"{'ratio tracker':>15}{'ratio MediaPipe':>17}")
     with tempfile.TemporaryDirectory() as tmp:
         videos = args.videos or demo_videos()
         if args.minutes > 0:
             videos = [*videos, looped_clip(args.minutes, Path(tmp))]
         for video in videos:
-            mp_fps, run_fps, runs = [], [], []
+            fps: dict[str, list[float]] = {"tracker": [], "mediapipe": [], "run": []}
+            runs = []
+            sides = ["tracker", "mediapipe", "run"]
             for r in range(args.repeats):
-                order = (pose_alone, engine_run) if r % 2 == 0 else (engine_run, pose_alone)
-                for fn in order:
-                    if fn is pose_alone:
-                        n, dt = fn(video)
-                        mp_fps.append(n / dt)
-                    else:
-                        n, dt, record = fn(video, Path(tmp) / "out")
-                        run_fps.append(n / dt)
+                for side in sides[r % 3:] + sides[:r % 3]:
+                    if side == "run":
+                        n, dt, record = engine_run(video, Path(tmp) / "out")
                         runs.append((dt, record))
-            m, e = statistics.median(mp_fps), statistics.median(run_fps)
-            print(f"{video.name:<18}{n:>7}{m:>15.1f}{e:>10.1f}{e / m:>8.2f}")
+                    else:
+                        n, dt = (pose_alone if side == "tracker" else mediapipe_alone)(video)
+                    fps[side].append(n / dt)
+            t, m, e = (statistics.median(fps[k]) for k in ("tracker", "mediapipe", "run"))
+            print(f"{video.name:<18}{n:>7}{t:>13.1f}{m:>15.1f}{e:>10.1f}{e / t:>15.2f}{e / m:>17.2f}")
             dt, record = sorted(runs, key=lambda x: x[0])[len(runs) // 2]
             print(f"{'':<18}{breakdown(record, dt)}")
 
