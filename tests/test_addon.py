@@ -201,9 +201,10 @@ def _turns_deg(rot: np.ndarray) -> np.ndarray:
 
 def test_flipping_landmarks_spin_no_bone(addon, tmp_path: Path) -> None:
     """cam02: rolls come from single landmarks (the elbow's fold, heel and toe, the hand's points),
-    and where those flip for a frame the raw bone frames spin: the right hand 164 deg at frame 57
-    (with the Tasks API pose stage before, an upper arm 163 deg and a forearm 120 deg in frames
-    40:90, and a shin 127 deg elsewhere in the clip). The armature's rolls are steadied
+    and where those flip for a frame the raw bone frames spin (the Tasks API pose stage once spun an
+    upper arm 163 deg and a shin 127 deg in one frame; today's tracker still spins bones up to
+    80 deg). So that the steadying is always exercised, one frame's palm is flipped as well
+    (_flip_palm). The armature's rolls are steadied
     (scene/skeleton.steady_frames): no leg bone turns more than 25 deg between frames, no bone
     more than 40 (a hand's direction itself jitters), and every joint still sits on the engine's."""
     pipeline = importlib.import_module("humanpose3d.engine.pipeline")
@@ -216,6 +217,7 @@ def test_flipping_landmarks_spin_no_bone(addon, tmp_path: Path) -> None:
     scene = bpy.context.scene
     kept = (scene.frame_start, scene.frame_end, scene.render.fps, scene.render.fps_base)
     result = build.load_result(res.out_dir)
+    _flip_palm(result.markers_camera)
     built = build.build_scene(result, scene, with_camera=False)
     try:
         _check_steady(built["armature"], scene, skeleton, _world(res.out_dir, result.markers_camera))
@@ -227,10 +229,27 @@ def test_flipping_landmarks_spin_no_bone(addon, tmp_path: Path) -> None:
         scene.frame_start, scene.frame_end, scene.render.fps, scene.render.fps_base = kept
 
 
+def _flip_palm(markers: np.ndarray) -> int:
+    """Turn the right pinky half a turn about the wrist-index line in one mid-clip frame (in place),
+    as a pose stage that swaps the hand's sides for a frame does: the hand bone (wrist to index)
+    keeps its direction while the palm's across direction, its roll reference, flips. The raw bone
+    frames then spin the hand whatever the pose stage's own flips, so the steadying is always
+    exercised. Returns the frame."""
+    w, i, p = (markers[:, MP[f"right_{j}"]] for j in ("wrist", "index", "pinky"))
+    axis = (i - w) / np.linalg.norm(i - w, axis=-1, keepdims=True)
+    rel = p - w
+    across = np.linalg.norm(rel - np.sum(rel * axis, -1, keepdims=True) * axis, axis=-1)
+    mid = slice(len(markers) // 4, 3 * len(markers) // 4)
+    t = mid.start + int(np.nanargmax(across[mid]))  # the widest palm: the flip is a clear one
+    along = np.dot(rel[t], axis[t]) * axis[t]
+    markers[t, MP["right_pinky"]] = w[t] + 2 * along - rel[t]
+    return t
+
+
 def _check_steady(arm, scene, skeleton, world: np.ndarray) -> None:
     frames = list(range(scene.frame_start, scene.frame_end + 1))
     raw = skeleton.bone_frames(skeleton.skeleton_points(world))
-    assert np.nanmax(_turns_deg(raw)) > 90  # the flaw is in this slice's markers
+    assert np.nanmax(_turns_deg(raw)) > 90  # the flaw is in these markers (at least the flipped palm)
     posed = []
     for f in frames:
         scene.frame_set(f)
