@@ -111,9 +111,10 @@ def _write_angles(out: Path, stem: str, time_s: np.ndarray, angles: dict[str, di
         report = {"path": out / rel, "stem": stem, "time_s": time_s, "angles": angles,
                   "subject": {k: str(v) for k, v in (subject or {}).items()},
                   "quality": {k: str(v) for k, v in (quality or {}).items()}, "uncertain": shade}
-        # Shares of about equal time (benchmarks/throughput.py): the report costs about two joints.
-        shared = draw_shared(here=[("joints", {**common, "joints": joints[:5]}), ("overview", common)],
-                             there=[("joints", {**common, "joints": joints[5:]}), ("report", report)],
+        # Shares of about equal time (benchmarks/throughput.py): the report costs about two joints,
+        # the overview three (five joints and the overview here took 2.7 s on cam01, longer than the helper).
+        shared = draw_shared(here=[("joints", {**common, "joints": joints[:4]}), ("overview", common)],
+                             there=[("joints", {**common, "joints": joints[4:]}), ("report", report)],
                              cancel=cancel)
         files |= {f"angles_{j}_png": f"joint_angles/{png_name(stem, j)}" for j in [*joints, "all"]}
         files["report_pdf"] = rel
@@ -145,11 +146,17 @@ _warm: threading.Thread | None = None
 
 
 def warm_up(figures: bool = True) -> None:
-    """Start loading the ONNX sessions (~0.1 s) and, for `figures`, matplotlib with its backends
-    and fonts (~1 s, a third of the figures' time on the demo: benchmarks/throughput.py) in a
-    background thread, to overlap with pose detection (which leaves about one of two cores idle).
-    The stage joins it before its first use of either."""
+    """Start loading the ONNX sessions (~0.1 s) in a background thread, to overlap with pose
+    detection; for `figures`, also the helper process that draws part of them, which loads
+    matplotlib with its backends and fonts meanwhile (~1 s). This process warms matplotlib up
+    itself only where no helper can start: beside a helper it slowed cam01's pose stage from 4.0
+    to 5.0 s (its imports and drawing hold the GIL between the pose stage's frames) and the figures
+    gained nothing from it (README, Benchmarks). The stage joins the thread before its first use."""
     global _warm
+    from .figure_worker import prepare
+
+    # the second process that draws part of the figures loads matplotlib meanwhile
+    figures_here = figures and not prepare()
 
     def work() -> None:
         try:
@@ -157,17 +164,13 @@ def warm_up(figures: bool = True) -> None:
 
             _model("lower")
             _model("upper")
-            if figures:
+            if figures_here:
                 from .angle_plots import warm_up as warm_up_figures
 
                 warm_up_figures()
         except Exception:  # noqa: BLE001 - only a head start: the stage itself reports real errors
             pass
 
-    if figures:
-        from .figure_worker import prepare
-
-        prepare()  # the second process that draws half of the figures loads matplotlib meanwhile
     if _warm is None or not _warm.is_alive():
         # Not a daemon: interpreter exit (e.g. after a bad-input error) must wait for it, since
         # killing a thread inside onnxruntime's session set-up aborts the process.

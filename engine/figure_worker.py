@@ -108,24 +108,25 @@ class FigureWorker:
                 pass
 
 
-def prepare() -> None:
+def prepare() -> bool:
     """Start the helper if none is waiting (one per process; a run that failed before its figures
-    leaves its helper for the next run)."""
+    leaves its helper for the next run). True when a helper is waiting now."""
     global _worker, _exit_hook
     python = _python()
     if python is None or os.environ.get("HP3D_FIGURE_WORKER") == "0":
-        return
+        return False
     with _lock:
         if _worker is not None and _worker.alive():
-            return
+            return True
         try:
             _worker = FigureWorker(python)
         except OSError:
             _worker = None
-            return
+            return False
     if not _exit_hook:  # a helper left waiting is stopped at exit rather than on its pipe closing
         atexit.register(shutdown)
         _exit_hook = True
+    return True
 
 
 def take() -> FigureWorker | None:
