@@ -25,6 +25,7 @@ from pathlib import Path
 
 Job = tuple[str, dict]
 STALL_S = 20.0  # beyond 5x this process's share, the seconds a helper may lag before it is given up
+EXIT_S = 2.0  # an idle helper told to end (its stdin closed) may still be loading matplotlib: then killed
 
 _worker: FigureWorker | None = None
 _lock = threading.Lock()
@@ -95,7 +96,7 @@ class FigureWorker:
                 except OSError:
                     pass
             try:
-                self.proc.wait(timeout=2)
+                self.proc.wait(timeout=EXIT_S)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
