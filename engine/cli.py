@@ -62,11 +62,12 @@ def _formats(text: str) -> tuple[str, ...]:
 
 
 def _offsets(text: str) -> tuple[int, ...]:
+    from .config import parse_offsets
+
     try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected whole frame numbers such as 0,3,-2, got {text!r}"
-                                         ) from None
+        return parse_offsets(text)
+    except EngineError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("sync offsets ")) from None
 
 
 def _by_id(flag: str):

@@ -237,6 +237,14 @@ class RunConfig:
         return cls(**d)
 
 
+def parse_offsets(text: str) -> tuple[int, ...]:
+    """`0,3,-2` → (0, 3, -2): frames each video starts late by (spaces allowed)."""
+    try:
+        return tuple(int(part) for part in str(text).replace(" ", "").split(","))
+    except ValueError:
+        raise EngineError(f"sync offsets must be whole frame numbers like 0,3,-2, got {text!r}") from None
+
+
 def parse_by_id(text: str, flag: str) -> tuple[tuple[int, float], ...]:
     """`ID=VALUE,ID=VALUE` (e.g. `1=1.80, 2=1.65`) → ((1, 1.8), (2, 1.65)); "" → ()."""
     pairs = []

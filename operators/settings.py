@@ -10,7 +10,7 @@ from pathlib import Path
 
 import bpy
 
-from ..engine.config import RunConfig, parse_by_id
+from ..engine.config import RunConfig, parse_by_id, parse_offsets
 from ..engine.errors import EngineError
 
 AUTO = "auto"  # the sync offsets found from the motion
@@ -75,10 +75,9 @@ def sync_offsets(props) -> tuple[int, ...] | None:
     if not text or text.lower() == AUTO:
         return None
     try:
-        offsets = tuple(int(part) for part in text.replace(" ", "").split(","))
-    except ValueError:
-        raise ValueError(f"sync offsets must be whole frame numbers like 0,3,-2 or 'auto', got '{text}'") \
-            from None
+        offsets = parse_offsets(text)
+    except EngineError as exc:
+        raise ValueError(f"{exc} (or 'auto')") from None
     videos = 1 + len(further_videos(props))
     if len(offsets) != videos:
         raise ValueError(f"sync offsets: give one per video ({videos}), got {len(offsets)}")

@@ -246,6 +246,7 @@ BAD_FLAGS = [
     (["--height", "1.7", "--filter-order", "1000"], "filter-order", (1, 2)),
     (["--height", "1.7", "--visibility-min", "2"], "visibility", (1, 2)),
     (["--height", "1.7", "--mass", "0"], "mass", (1, 2)),
+    (["--height", "1.7", "--sync-offsets", "0,x"], "sync-offsets.*whole frame numbers", (2,)),
 ]
 
 
