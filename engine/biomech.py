@@ -82,7 +82,7 @@ def uncertain_by_joint(uncertain: np.ndarray | None) -> dict[str, dict[str, np.n
 def _write_angles(out: Path, stem: str, time_s: np.ndarray, angles: dict[str, dict[str, np.ndarray]],
                   plots: bool, uncertain: np.ndarray | None = None, subject: dict | None = None,
                   quality: dict | None = None, dropped: dict[str, np.ndarray] | None = None,
-                  cancel: threading.Event | None = None) -> tuple[dict[str, str], int]:
+                  cancel: threading.Event | None = None, svg: bool = False) -> tuple[dict[str, str], int]:
     """The angle files; and how many processes drew the figures (0: none asked for)."""
     folder = out / "joint_angles"
     folder.mkdir(exist_ok=True)
@@ -107,18 +107,22 @@ def _write_angles(out: Path, stem: str, time_s: np.ndarray, angles: dict[str, di
         joints = [j for j, groups in JOINTS.items() if groups[0] in angles]
         common = {"folder": folder, "stem": stem, "time_s": time_s, "angles": angles,
                   "title": f"{stem}: joint angles (ISB)", "uncertain": shade}
+        joint_jobs = {**common, "svg": svg}
         rel = f"{stem}_report.pdf"
         report = {"path": out / rel, "stem": stem, "time_s": time_s, "angles": angles,
                   "subject": {k: str(v) for k, v in (subject or {}).items()},
                   "quality": {k: str(v) for k, v in (quality or {}).items()}, "uncertain": shade}
         # Shares of about equal time (benchmarks/throughput.py): the report costs about two joints,
-        # the overview three (five joints and the overview here took 2.7 s on cam01, longer than the helper).
-        shared = draw_shared(here=[("joints", {**common, "joints": joints[:4]}), ("overview", common)],
-                             there=[("joints", {**common, "joints": joints[4:]}), ("report", report)],
-                             cancel=cancel)
+        # the overview three (five joints and the overview in one share took 2.7 s on cam01, longer
+        # than the other).
+        processes = draw_shared(here=[("joints", {**joint_jobs, "joints": joints[:4]}), ("overview", common)],
+                                there=[("joints", {**joint_jobs, "joints": joints[4:]}), ("report", report)],
+                                cancel=cancel)
         files |= {f"angles_{j}_png": f"joint_angles/{png_name(stem, j)}" for j in [*joints, "all"]}
+        if svg:
+            files |= {f"angles_{j}_svg": f"joint_angles/{png_name(stem, j)[:-4]}.svg" for j in joints}
         files["report_pdf"] = rel
-        return files, 2 if shared else 1
+        return files, processes
     return files, 0
 
 
@@ -231,7 +235,8 @@ def run_biomechanics(markers_22: np.ndarray, fps: float, first_frame: int, cfg: 
                    else f"field of view {cfg.fov_deg:g} deg", "low-pass": f"{cfg.cutoff_hz:g} Hz",
                    "angles": "ISB; shoulder Z-X-Y and humerothoracic Y-X-Y"}
         written, record["figure_processes"] = _write_angles(out, stem, time_s, angles, cfg.angle_plots,
-                                                            uncertain, subject, quality, dropped, cancel)
+                                                            uncertain, subject, quality, dropped, cancel,
+                                                            svg=cfg.angle_svg)
         files |= written
         if cancel.is_set():  # the helper's share of the figures was dropped
             raise Cancelled()

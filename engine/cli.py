@@ -193,6 +193,9 @@ def _add_options(r: argparse.ArgumentParser) -> None:
     r.add_argument("--no-angles", action="store_true",
                    help="skip the ISB joint angles (CSV, MOT and PNG in DIR/<stem>/joint_angles/)")
     r.add_argument("--no-plots", action="store_true", help="write the joint angles without PNG plots")
+    r.add_argument("--svg", action="store_true",
+                   help="also write each joint's figure as SVG, text kept as text (the PDF report is "
+                        "vector already)")
     r.add_argument("--opensim", action="store_true",
                    help="also scale Pose2Sim's OpenSim model to the subject and run inverse kinematics "
                         "on <stem>_final.trc (DIR/<stem>/opensim/; needs opensim==4.6)")
@@ -252,7 +255,8 @@ def config_kwargs(args: argparse.Namespace) -> dict:
         fit_skeleton=not args.no_fit, foot_lock=not args.no_foot_lock, lifter=args.lifter,
         lifter_layout=args.lifter_layout,
         augmentation_cycles=args.augmentation_cycles, joint_angles=not args.no_angles,
-        angle_plots=not args.no_plots, opensim=args.opensim, mesh=args.mesh,
+        angle_plots=not args.no_plots,
+        angle_svg=args.svg and not args.no_plots, opensim=args.opensim, mesh=args.mesh,
         mesh_formats=args.mesh_format, sex=args.sex, age_years=args.age, force=args.force,
         people=args.people, person_heights=args.person_height, person_masses=args.person_mass)
 

@@ -54,6 +54,7 @@ class RunConfig:
     augmentation_cycles: int = 4  # LSTM heading ensemble size (see engine.augment.augment)
     joint_angles: bool = True  # ISB angles: CSV, MOT and (angle_plots) PNG
     angle_plots: bool = True
+    angle_svg: bool = False  # each joint figure as SVG too: a third of the figures' time, so asked for
     opensim: bool = False  # scale Pose2Sim's OpenSim model and run inverse kinematics
     mesh: bool = False  # Anny body mesh per frame in SAM 3D Body's format (engine.mesh_stage)
     mesh_formats: tuple[str, ...] = ()  # also one obj / ply / glb file per frame (turns mesh on)

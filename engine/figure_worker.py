@@ -1,12 +1,15 @@
-"""A second process that draws part of the angle figures, so that both cores draw once pose is
-done (the figures were about half of a 100-frame run: benchmarks/throughput.py).
+"""A second process that draws the angle figures, so that both cores draw once pose is done
+(the figures were about half of a 100-frame run: benchmarks/throughput.py).
 
-It starts while MediaPipe runs (`prepare()`, from biomech.warm_up), imports matplotlib and loads
-its fonts there, then waits for one batch of `angle_plots.draw` jobs: pickled on its stdin, one
-pickled ("ok" | "error", detail) reply on its stdout. The caller draws its own share meanwhile and,
-if the helper failed, died or cannot be started (Blender's own binary is no Python to start),
-draws the helper's share itself: the files are the same either way. The helper exits when its
-stdin closes, so it never outlives the process that started it.
+It starts while the pose stage runs (`prepare()`, from biomech.warm_up), imports matplotlib and
+loads its fonts there, then waits for one batch of figures: a pickled list of shares (each a list
+of `angle_plots.draw` jobs) on its stdin, one pickled ("ok" | "error", detail) reply on its stdout.
+On Linux it forks once per extra share, so every share is drawn by a warm process at once and
+this process draws nothing (nor imports matplotlib: about 0.8 s cold); elsewhere the caller draws
+its own share meanwhile. If the helper fails, dies or cannot be started (Blender's own binary is
+no Python to start), the caller draws the rest itself: the files are the same either way. The
+helper exits when its stdin closes, so it never outlives the process that started it, and its
+forks die with it.
 
     python -m engine.figure_worker   (the engine's parent folder on PYTHONPATH)
 """
@@ -25,7 +28,15 @@ from pathlib import Path
 
 Job = tuple[str, dict]
 STALL_S = 20.0  # beyond 5x this process's share, the seconds a helper may lag before it is given up
+# Forks are safe in the helper (no threads: its BLAS is held to one) and need no second start
+# and import. macOS and Windows have no fork worth trusting.
+FORKS = sys.platform.startswith("linux")
+# Where this process draws nothing, a helper's pace is judged by the data: figures took about
+# 1 s + 0.1 ms a frame (benchmarks/throughput.py's machine; 5 s at 36,000 frames).
+_DRAW_S, _DRAW_S_PER_FRAME = 1.0, 1e-4
 EXIT_S = 2.0  # an idle helper told to end (its stdin closed) may still be loading matplotlib: then killed
+
+_BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 _worker: FigureWorker | None = None
 _lock = threading.Lock()
@@ -45,24 +56,27 @@ class FigureWorker:
         from .service import child_env
 
         flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)
+        # No BLAS threads at all: numpy's would otherwise exist, and spin, when the helper forks.
+        env = {**child_env(python), **dict.fromkeys(_BLAS_THREADS, "1")}
         self.proc = subprocess.Popen([python, "-m", "engine.figure_worker"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     env=child_env(python), creationflags=flags)
+                                     env=env, creationflags=flags)
         self._reply: tuple[str, object] | None = None
         self._reader: threading.Thread | None = None
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def run(self, jobs: Sequence[Job]) -> bool:
-        """Hand over the batch, in a thread: a helper still loading matplotlib reads its stdin
-        only then, and the caller draws its own share meanwhile. False if the helper is gone."""
+    def run(self, shares: Sequence[Sequence[Job]]) -> bool:
+        """Hand over the shares, in a thread: a helper still loading matplotlib reads its stdin
+        only then, and the caller may draw meanwhile. False if the helper is gone."""
         if not self.alive():
             return False
 
         def exchange() -> None:
             try:
-                pickle.dump(list(jobs), self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump([list(jobs) for jobs in shares], self.proc.stdin,
+                            protocol=pickle.HIGHEST_PROTOCOL)
                 self.proc.stdin.close()
                 self._reply = pickle.load(self.proc.stdout)
             except Exception as exc:  # noqa: BLE001 - died mid-way: the caller draws it instead
@@ -73,8 +87,8 @@ class FigureWorker:
         return True
 
     def result(self, cancel: threading.Event | None = None, timeout: float = float("inf")) -> bool:
-        """Wait for the reply: True when every job was drawn. A cancel, or no reply within
-        `timeout` seconds (a helper that hangs), stops the helper."""
+        """Wait for the reply: True when every job was drawn (`processes`: by how many). A
+        cancel, or no reply within `timeout` seconds (a helper that hangs), stops the helper."""
         deadline = time.monotonic() + timeout
         while self._reader is not None and self._reader.is_alive():
             if (cancel is not None and cancel.is_set()) or time.monotonic() > deadline:
@@ -83,6 +97,12 @@ class FigureWorker:
             self._reader.join(0.05)
         self.close()
         return self._reply is not None and self._reply[0] == "ok"
+
+    @property
+    def processes(self) -> int:
+        """How many processes drew the helper's shares (its reply's detail)."""
+        ok = self._reply is not None and self._reply[0] == "ok" and isinstance(self._reply[1], int)
+        return self._reply[1] if ok else 0
 
     def close(self) -> None:
         """End the helper: an idle one by closing its stdin (it exits 0); one mid-exchange is
@@ -145,15 +165,29 @@ def shutdown() -> None:
         worker.close()
 
 
+def _frames(jobs: Sequence[Job]) -> int:
+    return max((len(kw.get("time_s", ())) for _, kw in jobs), default=0)
+
+
 def draw_shared(here: Sequence[Job], there: Sequence[Job],
-                cancel: threading.Event | None = None) -> bool:
-    """Draw `here` in this process and `there` in the helper at the same time; `there` is drawn
-    here too when no helper is ready or it fails (an error then surfaces from this process).
-    True when the helper drew its share."""
+                cancel: threading.Event | None = None) -> int:
+    """Draw `here` and `there` at the same time: both in the helper's processes where it forks,
+    else `here` in this process and `there` in the helper. Whatever no helper drew (none ready,
+    or it failed) is drawn here (an error then surfaces from this process). Returns how many
+    processes drew the figures."""
     from .angle_plots import draw
 
     worker = take()
-    sent = worker is not None and worker.run(there)
+    if worker is not None and FORKS:
+        if worker.run([here, there]):
+            patience = STALL_S + 5 * (_DRAW_S + _DRAW_S_PER_FRAME * _frames([*here, *there]))
+            if worker.result(cancel, patience):
+                return worker.processes
+        worker.close()
+        if cancel is None or not cancel.is_set():
+            draw([*here, *there])
+        return 1
+    sent = worker is not None and worker.run([there])
     t0 = time.monotonic()
     try:
         draw(here)
@@ -164,12 +198,61 @@ def draw_shared(here: Sequence[Job], there: Sequence[Job],
     # The shares take about the same time: a helper far behind this process has hung.
     patience = STALL_S + 5 * (time.monotonic() - t0)
     if sent and worker.result(cancel, patience):
-        return True
+        return 1 + worker.processes
     if worker is not None:
         worker.close()
     if cancel is None or not cancel.is_set():
         draw(there)
-    return False
+    return 1
+
+
+def _die_with_parent() -> None:
+    """In a fork: be killed when the helper ends, so a helper killed mid-way (a cancel, a hang)
+    leaves no process writing figures the caller may be drawing itself."""
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the helper ended before the request took effect
+        os._exit(1)
+
+
+def draw_forked(shares: Sequence[Sequence[Job]]) -> int:
+    """Draw every share at once: the extra ones in forks of this process, the first here; a
+    share whose fork failed is drawn here after. Returns how many processes drew."""
+    from .angle_plots import draw
+
+    children: dict[int, Sequence[Job]] = {}
+    for jobs in shares[1:]:
+        try:
+            pid = os.fork() if FORKS else -1
+        except OSError:  # no memory or process slot for it: drawn here
+            pid = -1
+        if pid == 0:
+            code = 1
+            try:
+                _die_with_parent()
+                draw(jobs)
+                code = 0
+            finally:
+                os._exit(code)  # no atexit, no flushing of the parent's buffers
+        if pid > 0:
+            children[pid] = jobs
+        else:
+            draw(jobs)
+    draw(shares[0] if shares else [])
+    processes = 1
+    for pid, jobs in children.items():
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) == 0:
+            processes += 1
+        else:
+            draw(jobs)
+    return processes
 
 
 def main() -> int:
@@ -179,22 +262,22 @@ def main() -> int:
         os.nice(10)
     from threadpoolctl import threadpool_limits
 
-    from .angle_plots import draw, warm_up
+    from .angle_plots import warm_up
 
     threadpool_limits(limits=1, user_api="blas")  # as in pipeline.run: no spinning BLAS thread
     warm_up()
     try:
-        jobs = pickle.load(sys.stdin.buffer)
+        shares = pickle.load(sys.stdin.buffer)
     except EOFError:  # the run ended without figures
         return 0
     try:
-        draw(jobs)
-        reply: tuple[str, object] = ("ok", None)
+        reply: tuple[str, object] = ("ok", draw_forked(shares))
     except Exception as exc:  # noqa: BLE001 - the caller redraws, and reports a real error itself
         reply = ("error", repr(exc))
     pickle.dump(reply, out)
     out.flush()
-    return 0
+    # The caller waits for this exit: skip the interpreter's teardown of matplotlib (0.1-0.2 s).
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -117,7 +117,7 @@ class HP3D_PG_settings(PropertyGroup):
                                                              "in-the-wild model)"),
                                        ("h36m17", "H36M-17", "Trained on Human3.6M's 17 joints")],
                                 description="2D keypoint order the checkpoint was trained on")
-    # Biomechanics (--augmentation-cycles, --no-angles, --no-plots, --opensim)
+    # Biomechanics (--augmentation-cycles, --no-angles, --no-plots, --svg, --opensim)
     augmentation_cycles: IntProperty(name="Augmentation Cycles", default=4, min=1, max=32,
                                      description="Average the LSTM marker augmenter over this many "
                                                  "headings of the subject (1: Pose2Sim's single pass)")
@@ -125,6 +125,9 @@ class HP3D_PG_settings(PropertyGroup):
                                description="ISB joint angles (CSV, MOT) in joint_angles/")
     angle_plots: BoolProperty(name="Angle Plots", default=True,
                               description="PNG plots of the joint angles")
+    angle_svg: BoolProperty(name="SVG Figures", default=False,
+                            description="Each joint's figure as SVG too, text kept as text (the PDF "
+                                        "report is vector already)")
     opensim: BoolProperty(name="OpenSim IK", default=False,
                           description="Scale Pose2Sim's OpenSim model and run inverse kinematics "
                                       "(needs opensim==4.6 in the engine's Python)")

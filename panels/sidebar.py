@@ -164,6 +164,9 @@ class HP3D_PT_biomechanics(_Options):
         sub = col.row()
         sub.active = props.joint_angles
         sub.prop(props, "angle_plots")
+        sub = col.row()
+        sub.active = props.joint_angles and props.angle_plots
+        sub.prop(props, "angle_svg")
         layout.prop(props, "opensim")
 
 

@@ -121,13 +121,14 @@ class SessionRun:
 @pytest.fixture(scope="session")
 def cam01_run(cam01: Path, tmp_path_factory: pytest.TempPathFactory) -> SessionRun:
     """The engine run once through its Python API on frames 0:60 of cam01, shared by every test
-    that inspects a successful run's files and arrays."""
+    that inspects a successful run's files and arrays (SVG figures asked for, so they are checked
+    too)."""
     from engine.config import RunConfig
     from engine.pipeline import run
 
     out = tmp_path_factory.mktemp("cam01_run") / "out"
     progress: list[tuple[float, str]] = []
-    result = run(RunConfig(video=cam01, height_m=HEIGHT_M, out_dir=out, frames=CAM01_SLICE),
+    result = run(RunConfig(video=cam01, height_m=HEIGHT_M, out_dir=out, frames=CAM01_SLICE, angle_svg=True),
                  progress=lambda f, m: progress.append((f, m)), cancel=threading.Event())
     return SessionRun(result, progress, out)
 

@@ -91,6 +91,7 @@ def _cases(tmp: Path) -> dict[str, tuple[dict, str, object]]:
         "--augmentation-cycles": ({"augmentation_cycles": 2}, "augmentation_cycles", 2),
         "--no-angles": ({"joint_angles": False}, "joint_angles", False),
         "--no-plots": ({"angle_plots": False}, "angle_plots", False),
+        "--svg": ({"angle_svg": True}, "angle_svg", True),
         "--opensim": ({"opensim": True}, "opensim", True),
         "--mesh": ({"mesh": True}, "mesh", True),
         "--mesh-format": ({"mesh": True, "mesh_formats": {"obj", "glb"}}, "mesh_formats", ("glb", "obj")),

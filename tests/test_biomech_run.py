@@ -101,11 +101,12 @@ def test_joint_angle_csvs_pngs_and_mot(run) -> None:
         np.testing.assert_allclose(df["time_s"], np.arange(60) / 60.0, atol=1e-6)
         all_cols |= {c: df[c].to_numpy() for c in columns(group)}
     assert len(all_cols) == 10 * 3 + 2 + 2 * 3  # + the humerothoracic Y-X-Y groups
-    for joint in JOINTS:  # one figure per joint, right and left together: PNG and SVG
+    for joint in JOINTS:  # one figure per joint, right and left together: PNG and (asked for) SVG
         png = cv2.imread(str(out / "joint_angles" / f"{stem}_{joint}.png"))
         assert png is not None and png.shape[:2] == (900, 1600), joint
         svg = ET.parse(out / "joint_angles" / f"{stem}_{joint}.svg").getroot()
         assert svg.tag.endswith("svg") and "time (s)" in ET.tostring(svg, encoding="unicode")
+        assert f"joint_angles/{stem}_{joint}.svg" in run.record["outputs"]
     big = cv2.imread(str(out / "joint_angles" / f"{stem}_all_joint_angles.png"))
     assert big is not None and big.shape[0] > 600
     pdf = (out / f"{stem}_report.pdf").read_bytes()
@@ -160,7 +161,9 @@ def test_cli_flags_reach_the_config() -> None:
     cfg = config_from_args(args)
     assert cfg.augmentation_cycles == 4 and not cfg.joint_angles and not cfg.angle_plots
     assert cfg.opensim == HAS_OPENSIM
-    assert config_from_args(build_parser().parse_args(["run", "v.mp4", "--height", "1.7"])).joint_angles
+    plain = config_from_args(build_parser().parse_args(["run", "v.mp4", "--height", "1.7"]))
+    assert plain.joint_angles and plain.angle_plots and not plain.angle_svg
+    assert config_from_args(build_parser().parse_args(["run", "v.mp4", "--height", "1.7", "--svg"])).angle_svg
 
 
 @pytest.mark.parametrize("cycles", [0, 33])

@@ -1,11 +1,15 @@
-"""The angle figures are drawn by this process and a helper process at once
-(engine/figure_worker.py): the helper really draws its share, and when it dies, is cancelled or
-cannot start, the files are still all there (or, on cancel, the helper is gone)."""
+"""The angle figures are drawn by two processes at once (engine/figure_worker.py): on Linux the
+helper and its fork, elsewhere this process and the helper. Each really draws its share, and when
+the helper (or its fork) dies, is cancelled or cannot start, the files are still all there (or, on
+cancel, no process is left behind)."""
 
 from __future__ import annotations
 
+import os
+import pickle
 import re
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -27,17 +31,18 @@ def _angles(frames: int = 90) -> dict[str, dict[str, np.ndarray]]:
 
 
 def _jobs(folder: Path, frames: int = 90) -> tuple[list, list, set[str]]:
+    """Two shares; the first joints' figures with SVG, the others without (the default)."""
     angles, t = _angles(frames), np.arange(frames) / 30.0
     shade = {"knee": {"r": t < 0.5, "l": np.zeros(frames, bool)}}
     common = {"folder": folder, "stem": "clip", "time_s": t, "angles": angles, "title": "clip",
               "uncertain": shade}
     joints = list(angle_plots.JOINTS)
-    here = [("joints", {**common, "joints": joints[:5]}), ("overview", common)]
+    here = [("joints", {**common, "joints": joints[:5], "svg": True}), ("overview", common)]
     there = [("joints", {**common, "joints": joints[5:]}),
              ("report", {"path": folder / "clip_report.pdf", "stem": "clip", "time_s": t, "angles": angles,
                          "subject": {"video": "clip.mp4"}, "quality": {"detected_share": "1.0"},
                          "uncertain": shade})]
-    names = {f"clip_{j}.{ext}" for j in joints for ext in ("png", "svg")}
+    names = {f"clip_{j}.png" for j in joints} | {f"clip_{j}.svg" for j in joints[:5]}
     return here, there, names | {"clip_all_joint_angles.png", "clip_report.pdf"}
 
 
@@ -67,19 +72,54 @@ def _check_files(folder: Path, names: set[str]) -> None:
     assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page\b(?!s)", pdf)) == 1
 
 
-def test_the_helper_draws_its_share_in_another_process(tmp_path: Path, drawn_here, monkeypatch) -> None:
+@pytest.fixture(params=[True, False], ids=["helper forks", "helper and caller"])
+def forks(request, monkeypatch) -> bool:
+    """Both ways of sharing: Linux's (the helper forks) and the others' (the caller draws too)."""
+    monkeypatch.setattr(figure_worker, "FORKS", request.param)
+    return request.param
+
+
+def test_the_shares_are_drawn_by_two_processes(tmp_path: Path, drawn_here, monkeypatch, forks) -> None:
     monkeypatch.setattr(figure_worker, "EXIT_S", 120.0)  # its exit after the reply, under CI's load
     figure_worker.prepare()
     worker = figure_worker._worker
     assert worker is not None and worker.alive()
     here, there, names = _jobs(tmp_path)
-    figure_worker.draw_shared(here, there)
-    assert drawn_here == ["joints", "overview"]  # the report and the other joints came from the helper
+    assert figure_worker.draw_shared(here, there) == 2
+    # The helper and its fork drew everything, or the helper the report and the other joints.
+    assert drawn_here == ([] if forks else ["joints", "overview"])
     assert worker.proc.returncode == 0
     _check_files(tmp_path, names)
 
 
-def test_a_helper_that_dies_leaves_its_share_to_the_caller(tmp_path: Path, drawn_here, monkeypatch) -> None:
+FAILING_FORK = """
+import os, pickle, sys
+from engine import angle_plots, figure_worker
+real, me = angle_plots.draw, os.getpid()
+
+def draw(jobs):
+    if os.getpid() != me:
+        raise RuntimeError("this fork fails")
+    real(jobs)
+
+angle_plots.draw = draw
+print(figure_worker.draw_forked(pickle.load(sys.stdin.buffer)))
+"""
+
+
+def test_a_share_whose_fork_fails_is_drawn_by_the_helper(tmp_path: Path) -> None:
+    here, there, names = _jobs(tmp_path)
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", FAILING_FORK], input=pickle.dumps([here, there]),
+                          capture_output=True, cwd=root, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert proc.stdout.decode().split() == ["1"]  # one process drew: the fork's share fell back
+    _check_files(tmp_path, names)
+
+
+def test_a_helper_that_dies_leaves_its_share_to_the_caller(tmp_path: Path, drawn_here, monkeypatch,
+                                                          forks) -> None:
     real_run = figure_worker.FigureWorker.run
 
     def run_then_die(self, jobs):
@@ -95,14 +135,14 @@ def test_a_helper_that_dies_leaves_its_share_to_the_caller(tmp_path: Path, drawn
     _check_files(tmp_path, names)
 
 
-def test_a_cancel_stops_the_helper_and_skips_its_share(tmp_path: Path, drawn_here) -> None:
+def test_a_cancel_stops_the_helper_and_skips_its_share(tmp_path: Path, drawn_here, forks) -> None:
     figure_worker.prepare()
     worker = figure_worker._worker
     cancel = threading.Event()
     cancel.set()
     here, there, _ = _jobs(tmp_path)
     figure_worker.draw_shared(here, there, cancel=cancel)
-    assert drawn_here == ["joints", "overview"]
+    assert drawn_here == ([] if forks else ["joints", "overview"])
     assert worker.proc.poll() is not None  # no helper left behind
 
 
@@ -134,7 +174,7 @@ def test_a_waiting_helper_ends_when_told_and_is_reused_until_then(monkeypatch) -
 
 
 def test_a_helper_that_hangs_is_given_up_and_its_share_drawn_here(tmp_path: Path, drawn_here,
-                                                                   monkeypatch) -> None:
+                                                                   monkeypatch, forks) -> None:
     class Hung(figure_worker.FigureWorker):  # a helper that never reads its jobs nor answers
         def __init__(self, python: str) -> None:
             self.proc = subprocess.Popen([python, "-c", "import time; time.sleep(120)"],
@@ -144,6 +184,7 @@ def test_a_helper_that_hangs_is_given_up_and_its_share_drawn_here(tmp_path: Path
     figure_worker.shutdown()
     monkeypatch.setattr(figure_worker, "FigureWorker", Hung)
     monkeypatch.setattr(figure_worker, "STALL_S", 1.0)
+    monkeypatch.setattr(figure_worker, "_DRAW_S", 0.5)  # where this process draws nothing itself
     figure_worker.prepare()
     hung = figure_worker._worker
     # 5 minutes at 30 fps: more than a pipe holds, so handing it over blocks until given up.
