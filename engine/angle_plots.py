@@ -204,7 +204,8 @@ def plot_overview(folder: Path, stem: str, time_s: np.ndarray,
     for k, (ax, joint) in enumerate(zip(grid, joints)):
         _draw_joint([ax], joint, time_s, angles, uncertain.get(joint, {}), legend=joint == "hip",
                     comps=[_MAIN.get(joint, "flex")])
-        ax.set_title(joint, y=1.0, pad=6.0)  # a fixed place: finding one measured every axis (0.1+ s)
+        # A fixed place: placing a title measures every sharing axis's y ticks (0.1+ s a figure).
+        ax.set_title(joint, y=1.0, pad=6.0)
         if k < len(joints) - 3:  # the shared time axis is labelled once, under each column
             ax.set_xlabel("")
         else:
@@ -250,14 +251,14 @@ def write_report(path: Path, stem: str, time_s: np.ndarray, angles: Mapping[str,
     table.auto_set_font_size(False)
     table.set_fontsize(6.5)
     table.scale(1.0, 0.95)
-    ax.set_title("Range of motion (flexion and elevation angles)", fontsize=9)
+    ax.set_title("Range of motion (flexion and elevation angles)", fontsize=9, y=1.0, pad=6.0)
     joints = [j for j in ("hip", "knee", "ankle", "shoulder", "elbow", "trunk") if JOINTS[j][0] in angles]
     grid = fig.add_gridspec(2, 3, left=0.06, right=0.99, bottom=0.06, top=0.53, hspace=0.3,
                             wspace=0.22).subplots(sharex=True, squeeze=False).ravel()
     for k, (ax, joint) in enumerate(zip(grid, joints)):
         _draw_joint([ax], joint, time_s, angles, uncertain.get(joint, {}), legend=joint == joints[0],
                     comps=[_MAIN.get(joint, "flex")])
-        ax.set_title(joint, fontsize=9)
+        ax.set_title(joint, fontsize=9, y=1.0, pad=6.0)  # a fixed place, as in plot_overview
         ax.yaxis.label.set_fontsize(7)
         if k < 3:  # the shared time axis is labelled once, under the bottom row
             ax.set_xlabel("")
