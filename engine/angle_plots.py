@@ -141,12 +141,22 @@ def _draw_joint(axes: Sequence, joint: str, time_s: np.ndarray,
         if len(time_s) > 1:
             ax.set_xlim(time_s[0], time_s[-1])
     axes[-1].set_xlabel("time (s)")
-    if legend:
-        from matplotlib.patches import Patch
+    if legend:  # above the panel, right-aligned: inside, it hid the curves' ends
+        axes[0].legend(handles=_legend_handles(axes[0]), loc="lower right", bbox_to_anchor=(1.0, 1.0),
+                       ncols=3, frameon=False, fontsize="small", borderaxespad=0.2)
 
-        handles, _ = axes[0].get_legend_handles_labels()
-        handles.append(Patch(color="grey", alpha=0.25, label="uncertain (quality report)"))
-        axes[0].legend(handles=handles, loc="upper right", fontsize="small")
+
+def _sided(grid: Sequence, joints: Sequence[str]):
+    """The first panel of a grid that has a right and a left side (its legend names both)."""
+    return next((ax for ax, j in zip(grid, joints) if len(JOINTS[j]) > 1), grid[0])
+
+
+def _legend_handles(ax) -> list:
+    """The sides drawn in `ax` and the shading of uncertain spans."""
+    from matplotlib.patches import Patch
+
+    handles, _ = ax.get_legend_handles_labels()
+    return [*handles, Patch(color="grey", alpha=0.25, label="uncertain (quality report)")]
 
 
 def png_name(stem: str, joint: str) -> str:
@@ -202,7 +212,7 @@ def plot_overview(folder: Path, stem: str, time_s: np.ndarray,
     joints = [j for j, g in JOINTS.items() if g[0] in angles]
     grid = fig.subplots(3, 3, sharex=True, squeeze=False).ravel()
     for k, (ax, joint) in enumerate(zip(grid, joints)):
-        _draw_joint([ax], joint, time_s, angles, uncertain.get(joint, {}), legend=joint == "hip",
+        _draw_joint([ax], joint, time_s, angles, uncertain.get(joint, {}), legend=False,
                     comps=[_MAIN.get(joint, "flex")])
         # A fixed place: placing a title measures every sharing axis's y ticks (0.1+ s a figure).
         ax.set_title(joint, y=1.0, pad=6.0)
@@ -212,6 +222,16 @@ def plot_overview(folder: Path, stem: str, time_s: np.ndarray,
             ax.xaxis.set_tick_params(labelbottom=True)
     for ax in grid[len(joints):]:
         ax.set_visible(False)
+    # The legend in the grid's first empty cell (the ninth, with every joint), else under the title.
+    if joints:
+        handles = _legend_handles(_sided(grid, joints))
+        if len(joints) < len(grid):
+            cell = grid[len(joints)].get_position()
+            fig.legend(handles=handles, loc="center", fontsize="medium", frameon=False,
+                       bbox_to_anchor=(cell.x0, cell.y0, cell.width, cell.height))
+        else:
+            fig.legend(handles=handles, loc="upper right", bbox_to_anchor=(0.985, 0.99), ncols=3,
+                       fontsize="small", frameon=False)
     fig.suptitle(title)
     path = folder / png_name(stem, "all")
     _save(fig, path)
@@ -256,7 +276,7 @@ def write_report(path: Path, stem: str, time_s: np.ndarray, angles: Mapping[str,
     grid = fig.add_gridspec(2, 3, left=0.06, right=0.99, bottom=0.06, top=0.53, hspace=0.3,
                             wspace=0.22).subplots(sharex=True, squeeze=False).ravel()
     for k, (ax, joint) in enumerate(zip(grid, joints)):
-        _draw_joint([ax], joint, time_s, angles, uncertain.get(joint, {}), legend=joint == joints[0],
+        _draw_joint([ax], joint, time_s, angles, uncertain.get(joint, {}), legend=False,
                     comps=[_MAIN.get(joint, "flex")])
         ax.set_title(joint, fontsize=9, y=1.0, pad=6.0)  # a fixed place, as in plot_overview
         ax.yaxis.label.set_fontsize(7)
@@ -264,6 +284,9 @@ def write_report(path: Path, stem: str, time_s: np.ndarray, angles: Mapping[str,
             ax.set_xlabel("")
     for ax in grid[len(joints):]:
         ax.set_visible(False)
+    if joints:  # one legend for the panels, in the band between them and the table
+        fig.legend(handles=_legend_handles(_sided(grid, joints)), loc="lower left",
+                   bbox_to_anchor=(0.055, 0.555), ncols=3, fontsize="small", frameon=False)
     _save(fig, path)
 
 
