@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -144,6 +145,47 @@ def test_a_cancel_stops_the_helper_and_skips_its_share(tmp_path: Path, drawn_her
     figure_worker.draw_shared(here, there, cancel=cancel)
     assert drawn_here == ([] if forks else ["joints", "overview"])
     assert worker.proc.poll() is not None  # no helper left behind
+
+
+def _stat(pid: int) -> list[str] | None:
+    """/proc's state and parent of `pid` (fields after the name); None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _running(pid: int) -> bool:
+    stat = _stat(pid)
+    return stat is not None and stat[0] not in ("Z", "X")  # a zombie draws nothing
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the helper forks only on Linux")
+def test_a_cancel_mid_way_leaves_no_fork_drawing(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(figure_worker, "FORKS", True)
+    assert figure_worker.prepare()
+    helper = figure_worker._worker.proc.pid
+    cancel = threading.Event()
+    here, there, _ = _jobs(tmp_path, frames=40_000)  # seconds a share, on any machine
+    drawing = threading.Thread(target=figure_worker.draw_shared, args=(here, there),
+                               kwargs={"cancel": cancel})
+    drawing.start()
+    forks: list[int] = []
+    deadline = time.monotonic() + 120  # the helper first finishes loading matplotlib
+    while not forks and _running(helper) and time.monotonic() < deadline:
+        forks = [int(d.name) for d in Path("/proc").iterdir()
+                 if d.name.isdigit() and (_stat(int(d.name)) or ["", ""])[1] == str(helper)]
+        time.sleep(0.02)
+    assert forks, "the helper never forked"
+    cancel.set()
+    drawing.join(60)
+    assert not drawing.is_alive() and not _running(helper)
+    # Its fork was killed with it (PR_SET_PDEATHSIG): no process is left writing figures.
+    deadline = time.monotonic() + 10
+    while any(map(_running, forks)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not any(map(_running, forks))
+    assert not (tmp_path / "clip_report.pdf").exists()  # the fork's share was not finished
 
 
 @pytest.mark.parametrize("how", ["switched off", "no python to start"])
