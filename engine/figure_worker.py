@@ -207,8 +207,10 @@ def draw_shared(here: Sequence[Job], there: Sequence[Job],
 
 
 def _die_with_parent() -> None:
-    """In a fork: be killed when the helper ends, so a helper killed mid-way (a cancel, a hang)
-    leaves no process writing figures the caller may be drawing itself."""
+    """Be killed when the parent ends (Linux): a fork with its helper, so a helper killed mid-way
+    (a cancel, a hang) leaves no process writing figures the caller may be drawing itself; the
+    helper with the run's process, so a run killed outright (the add-on's last resort) leaves no
+    helper drawing into the folder that run was writing."""
     import ctypes
     import signal
 
@@ -260,6 +262,8 @@ def main() -> int:
     sys.stdout = sys.stderr  # nothing a library prints may corrupt the reply
     if hasattr(os, "nice"):  # load and wait behind the pose stage, which needs both cores
         os.nice(10)
+    if FORKS:  # Linux: its stdin closing ends a waiting helper, this one a drawing one too
+        _die_with_parent()
     from threadpoolctl import threadpool_limits
 
     from .angle_plots import warm_up

@@ -160,6 +160,11 @@ def _running(pid: int) -> bool:
     return stat is not None and stat[0] not in ("Z", "X")  # a zombie draws nothing
 
 
+def _children(pid: int) -> list[int]:
+    return [int(d.name) for d in Path("/proc").iterdir()
+            if d.name.isdigit() and (_stat(int(d.name)) or ["", ""])[1] == str(pid)]
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the helper forks only on Linux")
 def test_a_cancel_mid_way_leaves_no_fork_drawing(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(figure_worker, "FORKS", True)
@@ -173,8 +178,7 @@ def test_a_cancel_mid_way_leaves_no_fork_drawing(tmp_path: Path, monkeypatch) ->
     forks: list[int] = []
     deadline = time.monotonic() + 120  # the helper first finishes loading matplotlib
     while not forks and _running(helper) and time.monotonic() < deadline:
-        forks = [int(d.name) for d in Path("/proc").iterdir()
-                 if d.name.isdigit() and (_stat(int(d.name)) or ["", ""])[1] == str(helper)]
+        forks = _children(helper)
         time.sleep(0.02)
     assert forks, "the helper never forked"
     cancel.set()
@@ -186,6 +190,41 @@ def test_a_cancel_mid_way_leaves_no_fork_drawing(tmp_path: Path, monkeypatch) ->
         time.sleep(0.02)
     assert not any(map(_running, forks))
     assert not (tmp_path / "clip_report.pdf").exists()  # the fork's share was not finished
+
+
+KILLED_RUN = """
+import pickle, sys
+from engine import figure_worker
+here, there = pickle.load(sys.stdin.buffer)
+figure_worker.prepare()
+figure_worker.draw_shared(here, there)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the helper forks only on Linux")
+def test_a_run_killed_outright_takes_its_helper_and_fork_with_it(tmp_path: Path) -> None:
+    """The add-on's last resort (a run stuck after a cancel, Blender closing) is a kill: the
+    helper, busy drawing rather than reading its stdin, must not go on writing figures."""
+    here, there, _ = _jobs(tmp_path, frames=40_000)
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.Popen([sys.executable, "-c", KILLED_RUN], stdin=subprocess.PIPE, cwd=root,
+                           env={**os.environ, "PYTHONPATH": str(root)})
+    run.stdin.write(pickle.dumps([here, there]))
+    run.stdin.close()
+    helper, forks = None, []
+    deadline = time.monotonic() + 120  # the helper first finishes loading matplotlib
+    while not forks and run.poll() is None and time.monotonic() < deadline:
+        helper = next(iter(_children(run.pid)), None)
+        forks = _children(helper) if helper is not None else []
+        time.sleep(0.02)
+    assert forks, "the helper never forked"
+    run.kill()
+    run.wait()
+    deadline = time.monotonic() + 10
+    while any(map(_running, [helper, *forks])) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not any(map(_running, [helper, *forks]))
+    assert not {"clip_all_joint_angles.png", "clip_report.pdf"} & {f.name for f in tmp_path.iterdir()}
 
 
 @pytest.mark.parametrize("how", ["switched off", "no python to start"])
