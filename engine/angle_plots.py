@@ -142,7 +142,7 @@ def _draw_joint(axes: Sequence, joint: str, time_s: np.ndarray,
             ax.set_xlim(time_s[0], time_s[-1])
     axes[-1].set_xlabel("time (s)")
     if legend:  # above the panel, right-aligned: inside, it hid the curves' ends
-        axes[0].legend(handles=_legend_handles(axes[0]), loc="lower right", bbox_to_anchor=(1.0, 1.0),
+        axes[0].legend(handles=_legend_handles(axes[0], axes), loc="lower right", bbox_to_anchor=(1.0, 1.0),
                        ncols=3, frameon=False, fontsize="small", borderaxespad=0.2)
 
 
@@ -151,12 +151,14 @@ def _sided(grid: Sequence, joints: Sequence[str]):
     return next((ax for ax, j in zip(grid, joints) if len(JOINTS[j]) > 1), grid[0])
 
 
-def _legend_handles(ax) -> list:
-    """The sides drawn in `ax` and the shading of uncertain spans."""
+def _legend_handles(ax, shaded: Sequence) -> list:
+    """The sides drawn in `ax`, and the shading of uncertain spans if any of `shaded` has some."""
     from matplotlib.patches import Patch
 
     handles, _ = ax.get_legend_handles_labels()
-    return [*handles, Patch(color="grey", alpha=0.25, label="uncertain (quality report)")]
+    if any(a.patches for a in shaded):  # the spans (axvspan) are an axes' only patches
+        handles.append(Patch(color="grey", alpha=0.25, label="uncertain (quality report)"))
+    return handles
 
 
 def png_name(stem: str, joint: str) -> str:
@@ -224,7 +226,7 @@ def plot_overview(folder: Path, stem: str, time_s: np.ndarray,
         ax.set_visible(False)
     # The legend in the grid's first empty cell (the ninth, with every joint), else under the title.
     if joints:
-        handles = _legend_handles(_sided(grid, joints))
+        handles = _legend_handles(_sided(grid, joints), grid)
         if len(joints) < len(grid):
             cell = grid[len(joints)].get_position()
             fig.legend(handles=handles, loc="center", fontsize="medium", frameon=False,
@@ -285,7 +287,7 @@ def write_report(path: Path, stem: str, time_s: np.ndarray, angles: Mapping[str,
     for ax in grid[len(joints):]:
         ax.set_visible(False)
     if joints:  # one legend for the panels, in the band between them and the table
-        fig.legend(handles=_legend_handles(_sided(grid, joints)), loc="lower left",
+        fig.legend(handles=_legend_handles(_sided(grid, joints), grid), loc="lower left",
                    bbox_to_anchor=(0.055, 0.555), ncols=3, fontsize="small", frameon=False)
     _save(fig, path)
 
