@@ -39,6 +39,11 @@ _JOINT_LABELS = {
     ("trunk", "rot"): "rotation to the left (+) (deg)",
 }
 _MAIN = {"humerothoracic": "elev"}  # the component the overview and the report show (else flexion)
+# The shoulder's Z-X-Y angles: as the abduction nears 90 deg, flexion and rotation turn about one
+# axis (gimbal lock) and swing by 100+ deg (cam01's left arm raised); ISB's Y-X-Y humerothoracic
+# angles are the ones to read there, so those spans are hatched. 1/cos(70 deg): errors x3.
+GIMBAL_DEG = 70.0
+_GIMBAL = {"shoulder": ("abd", ("flex", "rot"))}  # joint: (second angle, the angles it spoils)
 _SIDE = {"r": ("right", "#d62728", "-"), "l": ("left", "#1f77b4", "--"), "": ("", "#2c2c2c", "-")}
 _PX = (1600, 900)
 _DPI = 100
@@ -135,15 +140,23 @@ def _draw_joint(axes: Sequence, joint: str, time_s: np.ndarray,
             values = angles[group][f"{group}_{comp}_deg"]
             ax.plot(time_s, values, style, color=colour, lw=1.6, label=name or joint)
             for a, b in _spans(uncertain.get(side), time_s):
-                ax.axvspan(a, b, color=colour, alpha=0.12, lw=0)
+                ax.axvspan(a, b, color=colour, alpha=0.12, lw=0, gid="uncertain")
+            second, spoiled = _GIMBAL.get(joint, ("", ()))
+            if comp in spoiled:
+                near = np.abs(np.nan_to_num(angles[group][f"{group}_{second}_deg"])) > GIMBAL_DEG
+                for a, b in _spans(near, time_s):
+                    ax.axvspan(a, b, facecolor="none", edgecolor=colour, hatch="//", lw=0, alpha=0.35,
+                               gid="gimbal")
         ax.set_ylabel(label(joint, comp))
         ax.grid(True, alpha=0.3)
         if len(time_s) > 1:
             ax.set_xlim(time_s[0], time_s[-1])
     axes[-1].set_xlabel("time (s)")
     if legend:  # above the panel, right-aligned: inside, it hid the curves' ends
-        axes[0].legend(handles=_legend_handles(axes[0], axes), loc="lower right", bbox_to_anchor=(1.0, 1.0),
-                       ncols=3, frameon=False, fontsize="small", borderaxespad=0.2)
+        handles = _legend_handles(axes[0], axes)
+        axes[0].legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0),
+                       ncols=3 if len(handles) <= 3 else 2, frameon=False, fontsize="small",
+                       borderaxespad=0.2)
 
 
 def _sided(grid: Sequence, joints: Sequence[str]):
@@ -151,13 +164,19 @@ def _sided(grid: Sequence, joints: Sequence[str]):
     return next((ax for ax, j in zip(grid, joints) if len(JOINTS[j]) > 1), grid[0])
 
 
-def _legend_handles(ax, shaded: Sequence) -> list:
-    """The sides drawn in `ax`, and the shading of uncertain spans if any of `shaded` has some."""
+def _legend_handles(ax, marked: Sequence) -> list:
+    """The sides drawn in `ax`, and each kind of span (uncertain, near gimbal lock) that any of
+    `marked` has."""
     from matplotlib.patches import Patch
 
     handles, _ = ax.get_legend_handles_labels()
-    if any(a.patches for a in shaded):  # the spans (axvspan) are an axes' only patches
+    kinds = {patch.get_gid() for a in marked for patch in a.patches}
+    if "uncertain" in kinds:
         handles.append(Patch(color="grey", alpha=0.25, label="uncertain (quality report)"))
+    if "gimbal" in kinds:
+        handles.append(Patch(facecolor="none", edgecolor="dimgrey", hatch="///", lw=0,
+                             label=f"near gimbal lock (|abduction| > {GIMBAL_DEG:g}°): "
+                                   "read humerothoracic"))
     return handles
 
 
@@ -287,8 +306,9 @@ def write_report(path: Path, stem: str, time_s: np.ndarray, angles: Mapping[str,
     for ax in grid[len(joints):]:
         ax.set_visible(False)
     if joints:  # one legend for the panels, in the band between them and the table
-        fig.legend(handles=_legend_handles(_sided(grid, joints), grid), loc="lower left",
-                   bbox_to_anchor=(0.055, 0.555), ncols=3, fontsize="small", frameon=False)
+        handles = _legend_handles(_sided(grid, joints), grid)
+        fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.055, 0.555), ncols=len(handles),
+                   fontsize="small", frameon=False)
     _save(fig, path)
 
 

@@ -1,5 +1,6 @@
 """What the joint-angle figures say (engine/angle_plots.py), read from their SVG, whose text stays
-text: the legend names the shading of uncertain spans only where a figure has some."""
+text: the legend names the shading of uncertain spans, and the hatching of the shoulder's Z-X-Y
+angles near gimbal lock, only where a figure has some."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from engine import angle_plots
 from engine.isb_angles import ALL_GROUPS
 
 SHADING = "uncertain (quality report)"
+GIMBAL = "near gimbal lock"
 
 
 def test_the_shading_is_in_the_legend_only_where_spans_are_shaded(tmp_path: Path) -> None:
@@ -25,3 +27,17 @@ def test_the_shading_is_in_the_legend_only_where_spans_are_shaded(tmp_path: Path
         assert ">right</text>" in svg[joint] and ">left</text>" in svg[joint]
     assert SHADING in svg["knee"]  # its right side is uncertain in the first half second
     assert SHADING not in svg["hip"]  # nothing shaded: nothing to explain
+
+
+def test_the_shoulder_near_gimbal_lock_is_hatched_and_named(tmp_path: Path) -> None:
+    t = np.arange(90) / 30.0
+    angles = {g: {f"{g}_{c}_deg": 30 * np.sin(2 * t + k) for k, c in enumerate(("flex", "abd", "rot"))}
+              for g in ALL_GROUPS if not g.startswith("humerothoracic")}
+    angles["shoulder_l"]["shoulder_l_abd_deg"] = np.where(t > 2.0, 85.0, 40.0)  # the arm raised sideways
+    paths = angle_plots.plot_joints(tmp_path, "clip", t, angles, "clip", joints=["hip", "shoulder"], svg=True)
+    svg = {j: p.with_suffix(".svg").read_text() for j, p in paths.items()}
+    assert f"{GIMBAL} (|abduction| &gt; {angle_plots.GIMBAL_DEG:g}°)" in svg["shoulder"]
+    assert GIMBAL not in svg["hip"]
+    angles["shoulder_l"]["shoulder_l_abd_deg"] = np.full(len(t), 60.0)  # raised, but not that far
+    paths = angle_plots.plot_joints(tmp_path, "clip", t, angles, "clip", joints=["shoulder"], svg=True)
+    assert GIMBAL not in paths["shoulder"].with_suffix(".svg").read_text()
