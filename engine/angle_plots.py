@@ -243,16 +243,11 @@ def plot_overview(folder: Path, stem: str, time_s: np.ndarray,
             ax.xaxis.set_tick_params(labelbottom=True)
     for ax in grid[len(joints):]:
         ax.set_visible(False)
-    # The legend in the grid's first empty cell (the ninth, with every joint), else under the title.
+    # The legend in the grid's first empty cell: 8 joints on 3 x 3 leave the ninth free.
     if joints:
-        handles = _legend_handles(_sided(grid, joints), grid)
-        if len(joints) < len(grid):
-            cell = grid[len(joints)].get_position()
-            fig.legend(handles=handles, loc="center", fontsize="medium", frameon=False,
-                       bbox_to_anchor=(cell.x0, cell.y0, cell.width, cell.height))
-        else:
-            fig.legend(handles=handles, loc="upper right", bbox_to_anchor=(0.985, 0.99), ncols=3,
-                       fontsize="small", frameon=False)
+        cell = grid[len(joints)].get_position()
+        fig.legend(handles=_legend_handles(_sided(grid, joints), grid), loc="center", fontsize="medium",
+                   frameon=False, bbox_to_anchor=(cell.x0, cell.y0, cell.width, cell.height))
     fig.suptitle(title)
     path = folder / png_name(stem, "all")
     _save(fig, path)

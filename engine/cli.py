@@ -255,8 +255,7 @@ def config_kwargs(args: argparse.Namespace) -> dict:
         fit_skeleton=not args.no_fit, foot_lock=not args.no_foot_lock, lifter=args.lifter,
         lifter_layout=args.lifter_layout,
         augmentation_cycles=args.augmentation_cycles, joint_angles=not args.no_angles,
-        angle_plots=not args.no_plots,
-        angle_svg=args.svg and not args.no_plots, opensim=args.opensim, mesh=args.mesh,
+        angle_plots=not args.no_plots, angle_svg=args.svg, opensim=args.opensim, mesh=args.mesh,
         mesh_formats=args.mesh_format, sex=args.sex, age_years=args.age, force=args.force,
         people=args.people, person_heights=args.person_height, person_masses=args.person_mass)
 

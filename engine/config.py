@@ -85,6 +85,7 @@ class RunConfig:
             put("pose_model", "heavy" if self.calib is not None else "full")
         put("scail", self.scail or self.scail_size is not None)
         put("mesh", self.mesh or bool(self.mesh_formats))
+        put("angle_svg", self.angle_svg and self.joint_angles and self.angle_plots)  # SVG of a PNG
         put("people", str(self.people).strip().lower())
         for name in ("person_heights", "person_masses"):  # JSON brings lists
             put(name, tuple((int(pid), float(v)) for pid, v in getattr(self, name)))

@@ -219,7 +219,7 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-    if os.getppid() != parent:  # the helper ended before the request took effect
+    if os.getppid() != parent:  # the parent ended before the request took effect
         os._exit(1)
 
 

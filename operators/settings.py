@@ -151,7 +151,7 @@ def run_config(props) -> RunConfig:
         lifter=Path(bpy.path.abspath(lifter)) if lifter else None,
         lifter_layout=props.lifter_layout if lifter else "coco17",
         augmentation_cycles=props.augmentation_cycles, joint_angles=props.joint_angles,
-        angle_plots=props.angle_plots, angle_svg=props.angle_plots and props.angle_svg,
+        angle_plots=props.angle_plots, angle_svg=props.angle_svg,
         opensim=props.opensim, mesh=props.mesh,
         mesh_formats=tuple(sorted(props.mesh_formats)) if props.mesh else (),
         sex=props.sex if props.mesh and props.sex != "AUTO" else None,
