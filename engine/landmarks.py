@@ -28,6 +28,7 @@ class LandmarkTrack:
     world: np.ndarray = field(init=False)  # (T, 33, 3) MediaPipe world metres, hip-centred
     detected: np.ndarray = field(init=False)  # (T,) bool
     hands: np.ndarray | None = None  # (T, 2, 21, 3): left, right — pixels x, y and relative z
+    hands_world: np.ndarray | None = None  # (T, 2, 21, 3): the same hands in metres, camera axes
     face: np.ndarray | None = None  # (T, 468, 3)
 
     def __post_init__(self) -> None:
@@ -39,9 +40,10 @@ class LandmarkTrack:
         self.detected = np.zeros(t, bool)
         if self.holistic:
             self.hands = np.full((t, 2, N_HAND, 3), np.nan, np.float32)
+            self.hands_world = np.full((t, 2, N_HAND, 3), np.nan, np.float32)
             self.face = np.full((t, N_FACE, 3), np.nan, np.float32)
 
-    _ARRAYS = ("pixels", "depth_rel", "visibility", "world", "detected", "hands", "face")
+    _ARRAYS = ("pixels", "depth_rel", "visibility", "world", "detected", "hands", "hands_world", "face")
 
     def grow(self, n: int) -> None:
         """Make room for n frames (the stream is longer than its container declared); the new
@@ -152,10 +154,14 @@ class PoseDetector:
         track.visibility[i] = tasks.visibility(pose, N_POSE)
         track.world[i] = tasks.xyz(world, N_POSE)
         track.detected[i] = True
-        for side, hand in enumerate((res.left_hand_landmarks, res.right_hand_landmarks)):
+        hands = ((res.left_hand_landmarks, res.left_hand_world_landmarks),
+                 (res.right_hand_landmarks, res.right_hand_world_landmarks))
+        for side, (hand, hand_world) in enumerate(hands):
             if hand:
                 xyz = tasks.xyz(hand, N_HAND)
                 track.hands[i, side] = np.c_[ox + xyz[:, 0] * w, oy + xyz[:, 1] * h, xyz[:, 2] * w]
+                if hand_world:  # metric, camera-aligned axes (within 2-4 deg on the demos)
+                    track.hands_world[i, side] = tasks.xyz(hand_world, N_HAND)
         if res.face_landmarks:
             xyz = tasks.xyz(res.face_landmarks, N_FACE)  # the mesh; the bundle's iris slots are empty
             track.face[i] = np.c_[ox + xyz[:, 0] * w, oy + xyz[:, 1] * h, xyz[:, 2] * w]

@@ -74,4 +74,8 @@ def repair_mirrored(track: LandmarkTrack) -> tuple[LandmarkTrack, np.ndarray]:
         fixed.visibility[f] = track.visibility[f][:, MP_MIRROR]
         fixed.depth_rel[f] = track.depth_rel[f][:, MP_MIRROR]
         fixed.world[f] = mirrored_world(track.world[f])
+        for name in ("hands", "hands_world"):  # Holistic finds each hand from its pose wrist
+            arr = getattr(track, name)
+            if arr is not None:
+                getattr(fixed, name)[f] = arr[f][:, ::-1]
     return fixed, flips

@@ -162,8 +162,21 @@ def _shifted(track: LandmarkTrack, lag: int) -> LandmarkTrack:
     out = LandmarkTrack(max(track.frames - lag, 1), holistic=track.holistic)
     src = np.arange(out.frames) + lag
     ok = (src >= 0) & (src < track.frames)
-    for name in ("pixels", "depth_rel", "visibility", "world", "detected"):
-        getattr(out, name)[ok] = getattr(track, name)[src[ok]]
+    for name in LandmarkTrack._ARRAYS:
+        if getattr(track, name) is not None:
+            getattr(out, name)[ok] = getattr(track, name)[src[ok]]
+    return out
+
+
+def first_view_hands(mv: MultiView) -> np.ndarray | None:
+    """The first camera's --holistic hands in metres (T, 2, 21, 3), left and right as relabelled
+    where its upper body was found swapped (Holistic finds each hand from its pose wrist)."""
+    hands = mv.tracks[0].hands_world
+    if hands is None:
+        return None
+    swapped = mv.swapped[0, : hands.shape[0], 0]
+    out = hands.copy()
+    out[swapped] = hands[swapped][:, ::-1]
     return out
 
 

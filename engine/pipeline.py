@@ -20,6 +20,7 @@ from .config import RunConfig
 from .coords import camera_to_opensim
 from .detection import detect
 from .errors import Cancelled, EngineError
+from .hands import hands_camera
 from .joint_sets import POSE2SIM_22
 from .landmarks import LandmarkTrack
 from .landmarks_csv import write_landmarks_csv
@@ -166,11 +167,14 @@ def _run(cfg: RunConfig, progress: ProgressFn | None, cancel: threading.Event | 
         write_quality_csv(tmp / names["quality_csv"], flags, recon.reprojection_px, start, info.fps)
         write_trc(tmp / names["initial_trc"], camera_to_opensim(markers_22), POSE2SIM_22, info.fps,
                   first_frame=start)
+        found_hands = hands_camera(multiview.first_view_hands(mv) if mv is not None else repaired.hands_world,
+                                   recon.markers, info.fps, cfg.cutoff_hz)
+        hands = found_hands[0] if found_hands is not None else None
         result.write_markers(
             tmp / names["markers_npz"], markers_33=recon.markers, markers_22=markers_22, pixels=track.pixels,
             visibility=track.visibility, detected=track.detected, K=k.K, fps=info.fps, first_frame=start,
             bone_lengths=recon.bone_lengths, image_size=(info.width, info.height),
-            video=cfg.video.resolve(), views=mv.views() if mv else None)
+            video=cfg.video.resolve(), views=mv.views() if mv else None, hands=hands)
         if cfg.scail:  # SMPL-24 poses in NLF's format + SCAIL's 3D pose render, into scail/
             from .scail import run_scail
             names["scail_dir"] = "scail"
@@ -218,6 +222,10 @@ def _run(cfg: RunConfig, progress: ProgressFn | None, cancel: threading.Event | 
         }
         if mv is not None:
             record["views"] = mv.record()
+        if found_hands is not None:  # frames with each hand (the markers npz has them: engine/hands.py)
+            found = np.isfinite(hands).all(axis=(2, 3)).sum(axis=0)
+            record["hands"] = {"left_frames": int(found[0]), "right_frames": int(found[1]),
+                               "mirrored_back": {"left": found_hands[1][0], "right": found_hands[1][1]}}
         if cfg.scail:
             record["scail"] = scail_record
         if cfg.mesh:
