@@ -18,13 +18,14 @@ def _set_mode(obj: bpy.types.Object, mode: str) -> None:
 
 
 def build_armature(name: str, rest: dict[str, np.ndarray], twist: dict[str, np.ndarray],
-                   collection: bpy.types.Collection,
-                   reuse: bpy.types.Object | None = None) -> bpy.types.Object:
+                   collection: bpy.types.Collection, reuse: bpy.types.Object | None = None,
+                   bones: tuple[skeleton.BoneDef, ...] = skeleton.BONES) -> bpy.types.Object:
     """Create an armature object (identity transform: armature space is world space) whose bones
     run between the rest points, with each bone's Z axis rolled onto its twist reference.
 
     `reuse`: an armature object from an earlier import of the same result, given the new bones in
-    place of its old ones, so whatever points at it (constraints, parents, a cylinder rig) still does."""
+    place of its old ones, so whatever points at it (constraints, parents, a cylinder rig) still does.
+    `bones`: skeleton.bones_for(pts), the body's and the tracked hands' fingers."""
     data = bpy.data.armatures.new(name)
     data.display_type = "OCTAHEDRAL"
     if reuse is not None:
@@ -41,7 +42,7 @@ def build_armature(name: str, rest: dict[str, np.ndarray], twist: dict[str, np.n
     _set_mode(obj, "EDIT")
     try:
         ebs: dict[str, bpy.types.EditBone] = {}
-        for b in skeleton.BONES:
+        for b in bones:
             eb = data.edit_bones.new(b.name)
             eb.head = Vector(rest[b.head])
             eb.tail = Vector(rest[b.tail])
@@ -59,10 +60,10 @@ def build_armature(name: str, rest: dict[str, np.ndarray], twist: dict[str, np.n
     return obj
 
 
-def rest_rotations(obj: bpy.types.Object) -> np.ndarray:
-    """(B, 3, 3) rest rotations of the skeleton's bones in armature space, in skeleton.BONES order."""
+def rest_rotations(obj: bpy.types.Object, names: tuple[str, ...] = skeleton.BONE_NAMES) -> np.ndarray:
+    """(B, 3, 3) rest rotations of the skeleton's bones in armature space, in `names` order."""
     bones = obj.data.bones
-    return np.array([np.array(bones[name].matrix_local.to_3x3()) for name in skeleton.BONE_NAMES])
+    return np.array([np.array(bones[name].matrix_local.to_3x3()) for name in names])
 
 
 def animate(obj: bpy.types.Object, pts: dict[str, np.ndarray], frames: np.ndarray,
@@ -71,19 +72,22 @@ def animate(obj: bpy.types.Object, pts: dict[str, np.ndarray], frames: np.ndarra
 
     Returns counts for the caller's report: keyed frames per bone (min) and root location keys.
     """
-    rest = rest_rotations(obj)
-    world = skeleton.steady_frames(pts, fps)
-    quats = skeleton.continuous(skeleton.matrix_to_quaternion(skeleton.local_rotations(world, rest)))
+    bones = skeleton.bones_for(pts)
+    names = tuple(b.name for b in bones)
+    rest = rest_rotations(obj, names)
+    world = skeleton.steady_frames(pts, fps, bones)
+    quats = skeleton.continuous(skeleton.matrix_to_quaternion(skeleton.local_rotations(world, rest, bones)))
     root = obj.data.bones[skeleton.BONES[0].name]
     loc = skeleton.root_locations(pts[skeleton.BONES[0].head], np.array(root.head_local),
                                   np.array(root.matrix_local.to_3x3()))
     keyframes.ensure_action(obj, action_name)
     fcurves = keyframes.fcurve_collection(obj)
     keyed = []
-    for i, name in enumerate(skeleton.BONE_NAMES):
+    for i, name in enumerate(names):
         path = f'pose.bones["{name}"]'
         fcs = keyframes.write_vector(fcurves, f"{path}.rotation_quaternion", frames, quats[:, i], name)
-        keyed.append(len(fcs[0].keyframe_points) if fcs else 0)
+        if i < len(skeleton.BONES):  # fingers have keys only where a hand was found
+            keyed.append(len(fcs[0].keyframe_points) if fcs else 0)
     root_path = f'pose.bones["{root.name}"].location'
     fcs = keyframes.write_vector(fcurves, root_path, frames, loc, root.name)
     return {"min_keyed_frames": min(keyed), "root_location_keys": len(fcs[0].keyframe_points) if fcs else 0}

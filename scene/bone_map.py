@@ -1,7 +1,7 @@
 """Which bones of a target armature play which of our bones: a bone map, detected from names and,
 failing those, from the skeleton's shape; checked, and saved and loaded as a JSON preset.
 
-A map sends each of our 18 bones (scene/skeleton.BONE_NAMES, the "slots") to a chain of the target's
+A map sends each of our bones (scene/skeleton's 18 and 30 fingers, the "slots") to a chain of the target's
 bones, first to last (Rigify's DEF-upper_arm.L and DEF-upper_arm.L.001, Mixamo's Spine, Spine1 and
 Spine2, Anny's upperarm01.L and upperarm02.L): the retarget turns the whole chain as one piece so
 that the slot's joints line up. Bones that no slot names (fingers, toes, face, twist helpers that
@@ -34,9 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .skeleton import BONE_NAMES
+from .skeleton import BONE_NAMES, FINGER_NAMES, FINGERS
 
-SLOTS: tuple[str, ...] = BONE_NAMES
+# Our body's 18 bones, then the fingers' 30 (three a finger: scene/skeleton.FINGERS), which move a
+# target's fingers only where our result tracked the hand (a --holistic run).
+SLOTS: tuple[str, ...] = BONE_NAMES + FINGER_NAMES
 REQUIRED: tuple[str, ...] = ("pelvis", "spine", "thigh.L", "shin.L", "thigh.R", "shin.R", "upper_arm.L",
                              "forearm.L", "upper_arm.R", "forearm.R")
 PRESET_FORMAT = "humanpose3d-bone-map"
@@ -58,6 +60,16 @@ class BoneMapError(ValueError):
     """A map that cannot drive the target (missing required bones, names not in the rig)."""
 
 
+def _finger_rows(names: dict[str, str], pattern: str) -> dict[str, list[str]]:
+    """`{finger}.0{k}.{S}` slots → one bone each, named by `pattern` with {name} (the rig's word for
+    the finger, from `names`), {k} (1-3) and the side placeholders."""
+    return {f"{finger}.0{k}.{{S}}": [pattern.format(name=names[finger], k=k, S="{S}", Side="{Side}", s="{s}")]
+            for finger, _ in FINGERS for k in (1, 2, 3)}
+
+
+_SAME = {finger: finger for finger, _ in FINGERS}
+
+
 def _sided(table: dict[str, list[str]]) -> dict[str, list[str]]:
     """Expand `{S}`/`{Side}`/`{s}` placeholders into .L and .R slots."""
     out: dict[str, list[str]] = {}
@@ -75,6 +87,7 @@ RIGIFY_CONTROLS = _sided({
     "shoulder.{S}": ["shoulder.{S}"], "upper_arm.{S}": ["upper_arm_fk.{S}"],
     "forearm.{S}": ["forearm_fk.{S}"], "hand.{S}": ["hand_fk.{S}"], "thigh.{S}": ["thigh_fk.{S}"],
     "shin.{S}": ["shin_fk.{S}"], "foot.{S}": ["foot_fk.{S}"],
+    **_finger_rows(_SAME, "{name}.0{k}.{S}"),  # the FK finger controls share the metarig's names
 })
 # Rigify's bones that switch a limb between IK (0) and FK (1), with the property's name.
 RIGIFY_IK_FK = tuple(f"{limb}_parent.{S}" for limb in ("thigh", "upper_arm") for S in "LR")
@@ -86,12 +99,15 @@ _RIGIFY_DEFORM = _sided({
     "forearm.{S}": ["forearm.{S}", "forearm.{S}.001"],
     "hand.{S}": ["hand.{S}"], "thigh.{S}": ["thigh.{S}", "thigh.{S}.001"],
     "shin.{S}": ["shin.{S}", "shin.{S}.001"], "foot.{S}": ["foot.{S}"],
+    **_finger_rows(_SAME, "{name}.0{k}.{S}"),
 })
 _MIXAMO = _sided({
     "pelvis": ["Hips"], "spine": ["Spine", "Spine1", "Spine2"], "neck": ["Neck"], "head": ["Head"],
     "shoulder.{S}": ["{Side}Shoulder"], "upper_arm.{S}": ["{Side}Arm"], "forearm.{S}": ["{Side}ForeArm"],
     "hand.{S}": ["{Side}Hand"], "thigh.{S}": ["{Side}UpLeg"], "shin.{S}": ["{Side}Leg"],
     "foot.{S}": ["{Side}Foot"],
+    **_finger_rows({"thumb": "Thumb", "f_index": "Index", "f_middle": "Middle", "f_ring": "Ring",
+                    "f_pinky": "Pinky"}, "{Side}Hand{name}{k}"),
 })
 ANNY = _sided({
     "pelvis": ["root"], "spine": ["spine05", "spine04", "spine03", "spine02", "spine01"],
@@ -100,6 +116,9 @@ ANNY = _sided({
     "forearm.{S}": ["lowerarm01.{S}", "lowerarm02.{S}"], "hand.{S}": ["wrist.{S}"],
     "thigh.{S}": ["upperleg01.{S}", "upperleg02.{S}"], "shin.{S}": ["lowerleg01.{S}", "lowerleg02.{S}"],
     "foot.{S}": ["foot.{S}"],
+    # MakeHuman's hand: finger1 is the thumb (finger1-1 its metacarpal), finger2-5 index to little.
+    **_finger_rows({"thumb": "1", "f_index": "2", "f_middle": "3", "f_ring": "4", "f_pinky": "5"},
+                   "finger{name}-{k}.{S}"),
 })
 HP3D = {slot: [slot] for slot in SLOTS}
 
@@ -135,6 +154,11 @@ _WORDS: tuple[tuple[str, str], ...] = (
     ("neck", r"^(neck ?\d*)$"),
     ("head", r"^(head)$"),
 )
+# Fingers: thumb_01_l (Unreal), LeftHandIndex1 (Mixamo words), index2.L, finger_ring_3_R ...
+_FINGER_WORDS = re.compile(
+    r"^(hand ?|finger ?)?(thumb|index|middle|ring|pinky|pinkie|little)( finger)? ?0?([123])$")
+_FINGER_SLOT = {"thumb": "thumb", "index": "f_index", "middle": "f_middle", "ring": "f_ring",
+                "pinky": "f_pinky", "pinkie": "f_pinky", "little": "f_pinky"}
 _SIDE = tuple((re.compile(rf"[._\s-]({w})$|^({w})[._\s-]|^{W}(?=[A-Z0-9])"), side)
               for w, W, side in (("l|L|left|Left|LEFT", "Left", "L"),
                                  ("r|R|right|Right|RIGHT", "Right", "R")))
@@ -170,6 +194,10 @@ def _common_map(bones: dict[str, RigBone]) -> BoneMap:
                 key = f"{slot}.{side}" if sided else slot
                 out.setdefault(key, []).append(name)
                 break
+        finger = _FINGER_WORDS.match(core)
+        if finger and side is not None:  # one bone per finger slot: the first by that name
+            slot = f"{_FINGER_SLOT[finger.group(2)]}.0{finger.group(4)}.{side}"
+            out.setdefault(slot, [name])
     # A chain is bones in one line of descent; keep each slot's first run (twist helpers elsewhere drop).
     for slot, chain in out.items():
         run = [chain[0]]

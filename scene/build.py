@@ -36,6 +36,15 @@ def load_result(folder: str | Path) -> EngineResult:
     return engine_result.load(folder)
 
 
+def source_points(result: EngineResult, W: np.ndarray) -> dict[str, np.ndarray]:
+    """scene/skeleton's points of a result in the world `W` places it in, with the fingers of the
+    hands a --holistic run tracked."""
+    pts = skeleton.skeleton_points(world_frame.transform_points(W, result.markers_camera))
+    if result.hands_camera is not None:
+        skeleton.add_hands(pts, world_frame.transform_points(W, result.hands_camera), result.fps)
+    return pts
+
+
 def blender_frames(res: EngineResult) -> np.ndarray:
     """Blender frame of each result frame: its video frame index + 1 (see the module doc)."""
     return res.first_frame + 1 + np.arange(res.markers_camera.shape[0], dtype=np.float64)
@@ -65,7 +74,7 @@ def build_scene(result: EngineResult, scene: bpy.types.Scene | None = None,
     name = name or result.stem
     world = world or world_frame.world_frame(result.record, result.markers_camera)
     W = world.matrix
-    pts = skeleton.skeleton_points(world_frame.transform_points(W, result.markers_camera))
+    pts = source_points(result, W)
     rest, twist = skeleton.rest_pose(pts)
     if not all(np.isfinite(v).all() for v in rest.values()):
         raise ValueError("the engine's markers never show a whole body; nothing to build")
@@ -80,7 +89,8 @@ def build_scene(result: EngineResult, scene: bpy.types.Scene | None = None,
     else:
         coll = bpy.data.collections.new(f"HP3D {name}")
         scene.collection.children.link(coll)
-    arm = armature.build_armature(f"HP3D_{name}", rest, twist, coll, reuse=previous)
+    arm = armature.build_armature(f"HP3D_{name}", rest, twist, coll, reuse=previous,
+                                  bones=skeleton.bones_for(pts))
     frames = blender_frames(result)
     keys = armature.animate(arm, pts, frames, f"HP3D_{name}", result.fps)
     start, end = int(frames[0]), int(frames[-1])

@@ -68,7 +68,10 @@ for _S, _side in (("L", "Left"), ("R", "Right")):
         f"thigh.{_S}": f"mixamorig:{_side}UpLeg", f"shin.{_S}": f"mixamorig:{_side}Leg",
         f"foot.{_S}": f"mixamorig:{_side}Foot",
     })
-assert set(MIXAMO_NAMES) == set(skeleton.BONE_NAMES)
+    for (_finger, _), _word in zip(skeleton.FINGERS, ("Thumb", "Index", "Middle", "Ring", "Pinky")):
+        MIXAMO_NAMES.update({f"{_finger}.0{_k}.{_S}": f"mixamorig:{_side}Hand{_word}{_k}"
+                             for _k in (1, 2, 3)})
+assert set(MIXAMO_NAMES) == set(skeleton.BONE_NAMES + skeleton.FINGER_NAMES)
 
 
 def ensure_fbx_addon() -> None:

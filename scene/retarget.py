@@ -33,6 +33,7 @@ from ..engine import result as engine_result
 from ..engine import world_frame
 from . import bone_map as bm
 from . import camera, keyframes, skeleton
+from .build import source_points
 from .retarget_solve import Solution, Target, armature_matrices, local_rotations, solve
 
 ACTION_SUFFIX = "_HP3D"
@@ -88,7 +89,7 @@ def load_source(arm: bpy.types.Object) -> Source:
     W = camera.stored_world(arm)
     if W is None:
         W = world_frame.world_frame(res.record, res.markers_camera).matrix
-    pts = skeleton.skeleton_points(world_frame.transform_points(W, res.markers_camera))
+    pts = source_points(res, W)
     T = res.markers_camera.shape[0]
     frames = res.first_frame + 1 + np.arange(T, dtype=np.float64)
     height = (res.record.get("config") or {}).get("height_m")
@@ -162,18 +163,25 @@ def check_target(obj: bpy.types.Object | None, source: bpy.types.Object | None =
         bm.check(bone_map, bones)
     except bm.BoneMapError as exc:
         raise RetargetError(str(exc)) from None
-    for chain in bone_map.values():
+    bone_map = dict(bone_map)
+    for slot, chain in list(bone_map.items()):
+        problem = ""
         for name in chain:
             pb = obj.pose.bones[name]
             follows = [c for c in pb.constraints if c.type in _FOLLOWER and c.enabled and c.influence > 0]
             if follows:
-                raise RetargetError(f"bone '{name}' follows another bone (its {follows[0].name} constraint), "
-                                    "so keys on it would do nothing: map the control bone instead")
+                problem = (f"bone '{name}' follows another bone (its {follows[0].name} constraint), "
+                           "so keys on it would do nothing: map the control bone instead")
+                break
         ik = [(pb.name, c.name) for pb in obj.pose.bones for c in pb.constraints
               if c.type == "IK" and c.enabled and c.influence > 0 and set(chain) & _ik_chain(pb, c)]
-        if ik:
-            raise RetargetError(f"bone '{ik[0][0]}' is posed by its IK constraint '{ik[0][1]}', which would "
-                                "override the keys: set its influence to 0 (FK) first")
+        if ik and not problem:
+            problem = (f"bone '{ik[0][0]}' is posed by its IK constraint '{ik[0][1]}', which would "
+                       "override the keys: set its influence to 0 (FK) first")
+        if problem and slot in skeleton.FINGER_NAMES:
+            del bone_map[slot]  # fingers are optional: one the rig drives itself is left to it
+        elif problem:
+            raise RetargetError(problem)
     return kind, bone_map
 
 
@@ -203,8 +211,9 @@ def _needs_evaluation(obj: bpy.types.Object, keyed: list[str]) -> bool:
 def _levels(names: list[str], bone_map: bm.BoneMap) -> list[list[int]]:
     """Keyed bones (indices into `names`) grouped by how deep in the body their slot is, then by
     their place in the chain: each group can be posed once the groups before it are."""
-    depth = {b.name: 0 for b in skeleton.BONES}
-    for b in skeleton.BONES:
+    every = skeleton.BONES + tuple(b for S in ("L", "R") for b in skeleton.FINGER_BONES[S])
+    depth = {b.name: 0 for b in every}
+    for b in every:
         if b.parent:
             depth[b.name] = depth[b.parent] + 1
     key = {}
@@ -226,6 +235,7 @@ def _evaluated_bases(obj, target: Target, sol: Solution,
     wanted = armature_matrices(target, sol)
     root_k = sol.keyed.index(sol.root)
     levels = _levels(names, bone_map)
+    finger_bones = {b for slot in skeleton.FINGER_NAMES for b in bone_map.get(slot, [])}
     saved = [(pb.rotation_mode, pb.matrix_basis.copy()) for pb in pbs]
     T = wanted.shape[0]
     quats = np.full((T, len(pbs), 4), np.nan)
@@ -234,18 +244,23 @@ def _evaluated_bases(obj, target: Target, sol: Solution,
     try:
         for pb in pbs:
             pb.rotation_mode = "QUATERNION"
+        known = np.isfinite(wanted).all(axis=(2, 3))  # (T, K): fingers only where a hand was found
+        body = np.array([target.names[b] not in finger_bones for b in sol.keyed])
         for t in range(T):
-            if not np.isfinite(wanted[t]).all():
+            if not known[t, body].all():
                 continue
             for group in levels:
                 for k in group:
+                    if not known[t, k]:
+                        continue
                     m = Matrix(wanted[t, k].tolist())
                     if k != root_k:
                         m.translation = pbs[k].matrix.translation
                     pbs[k].matrix = m
                 view_layer.update()
             for k, pb in enumerate(pbs):
-                quats[t, k] = tuple(pb.rotation_quaternion)
+                if known[t, k]:
+                    quats[t, k] = tuple(pb.rotation_quaternion)
             loc[t] = tuple(pbs[root_k].location)
     finally:
         for pb, (mode, basis) in zip(pbs, saved):

@@ -168,6 +168,33 @@ def rest_frames(j: dict[str, np.ndarray], slots) -> dict[str, np.ndarray]:
     return out
 
 
+def finger_rest_frames(target: Target, bone_map: dict[str, list[str]], j: dict[str, np.ndarray],
+                       ours: set[str]) -> dict[str, np.ndarray]:
+    """The target's rest frame of each finger slot that both sides have (`ours`: the slots our
+    result tracked), framed as scene/skeleton frames ours: Y along the chain, Z across the palm
+    (index → little finger's knuckles) for the fingers, the back of the hand for the thumb. A hand
+    whose index or little finger is not mapped gets none (its palm is unknown)."""
+    idx = target.index()
+    heads, tails, _ = target.world_rest()
+    out = {}
+    for S, sign in (("L", -1.0), ("R", 1.0)):
+        base = {f: bone_map.get(f"{f}.01.{S}") for f, _ in skeleton.FINGERS}
+        if not (base["f_index"] and base["f_pinky"]):
+            continue
+        index, pinky = heads[idx[base["f_index"][0]]], heads[idx[base["f_pinky"][0]]]
+        middle = heads[idx[base["f_middle"][0]]] if base["f_middle"] else 0.5 * (index + pinky)
+        along, across = middle - j[f"wrist.{S}"], index - pinky
+        dorsal = _unit(sign * np.cross(along, across))
+        for finger, _ in skeleton.FINGERS:
+            for k in (1, 2, 3):
+                slot = f"{finger}.0{k}.{S}"
+                chain = bone_map.get(slot)
+                if chain and slot in ours:
+                    y = tails[idx[chain[-1]]] - heads[idx[chain[0]]]
+                    out[slot] = _frame(y, dorsal if finger == "thumb" else _unit(across))
+    return out
+
+
 def leg_length(j: dict[str, np.ndarray]) -> float:
     return float(np.mean([np.linalg.norm(j[f"knee.{S}"] - j[f"hip.{S}"])
                           + np.linalg.norm(j[f"ankle.{S}"] - j[f"knee.{S}"]) for S in SIDES]))
@@ -190,17 +217,19 @@ def solve(target: Target, bone_map: dict[str, list[str]], pts: dict[str, np.ndar
     B = len(target.names)
     heads, _, _ = target.world_rest()
     j = target_joints(target, bone_map)
+    bones = skeleton.bones_for(pts)
+    fingers = finger_rest_frames(target, bone_map, j, {b.name for b in bones})
     slots = [s for s in skeleton.BONE_NAMES if bone_map.get(s)]
-    C = rest_frames(j, slots)
+    C = rest_frames(j, slots) | fingers
     forward = C["pelvis"][:, 2]
     yaw = _yaw(np.arctan2(forward[1], forward[0]) - np.arctan2(-1.0, 0.0))
     s = leg_length(j) / source_leg_length(pts)
 
-    F = skeleton.steady_frames(pts, fps)
-    F = np.einsum("ij,tbjk->tbik", yaw, F)  # (T, 18, 3, 3) ours, turned
-    P = {k: v @ yaw.T for k, v in pts.items()}
+    F = skeleton.steady_frames(pts, fps, bones)
+    F = np.einsum("ij,tbjk->tbik", yaw, F)  # (T, B, 3, 3) ours, turned
+    P = {k: v @ yaw.T for k, v in pts.items() if v.ndim == 2}
     T = F.shape[0]
-    ours = {name: F[:, i] for i, name in enumerate(skeleton.BONE_NAMES)}
+    ours = {b.name: F[:, i] for i, b in enumerate(bones)}
     floor = min(j[f"{p}.{S}"][2] for p in ("ankle", "toe") for S in SIDES)
     # The character starts where it stands: our first hip position over its rest hips, on its floor.
     ok = np.flatnonzero(np.isfinite(P["pelvis"]).all(-1))
@@ -240,6 +269,10 @@ def solve(target: Target, bone_map: dict[str, list[str]], pts: dict[str, np.ndar
             rel = np.einsum("tji,tjk->tik", D[f"shin.{S}"], D[f"foot.{S}"])
             rel = limit_twist(rel, C[f"shin.{S}"][:, 1], FOOT_TWIST_LIMIT_DEG)
             D[f"foot.{S}"] = D[f"shin.{S}"] @ rel
+
+    for slot in fingers:  # a finger's chain turns onto ours, both framed by the hand's anatomy
+        D[slot] = ours[slot] @ C[slot].T
+    slots += list(fingers)
 
     pinned = np.zeros((T, 2), bool)
     shift = 0.0

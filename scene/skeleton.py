@@ -66,6 +66,38 @@ BONES: tuple[BoneDef, ...] = (
 BONE_NAMES: tuple[str, ...] = tuple(b.name for b in BONES)
 BONE_INDEX = {b.name: i for i, b in enumerate(BONES)}
 
+# Fingers, only where a --holistic run tracked the hand: three bones per finger, named as Rigify's
+# (thumb.01 is the thumb's metacarpal, f_index.01 the index's proximal phalanx), over MediaPipe's
+# 21 hand points (0 the wrist; 1-4 the thumb's CMC, MCP, IP, tip; then 4 per finger, MCP to tip).
+FINGERS: tuple[tuple[str, tuple[int, int, int, int]], ...] = (
+    ("thumb", (1, 2, 3, 4)), ("f_index", (5, 6, 7, 8)), ("f_middle", (9, 10, 11, 12)),
+    ("f_ring", (13, 14, 15, 16)), ("f_pinky", (17, 18, 19, 20)))
+
+
+def _finger_bones(S: str) -> tuple[BoneDef, ...]:
+    s = "left" if S == "L" else "right"
+    out = []
+    for finger, idx in FINGERS:
+        for k in range(3):
+            parent = f"hand.{S}" if k == 0 else f"{finger}.0{k}.{S}"
+            # Each bone's Z: the axis its finger bends about, across the palm (index → little
+            # finger's knuckles: never along a finger, however bent); the thumb's is the back of
+            # the hand, since the thumb points across the palm.
+            twist = f"{s}_dorsal" if finger == "thumb" else f"{s}_across"
+            out.append(BoneDef(f"{finger}.0{k + 1}.{S}", parent, f"{s}_hand{idx[k]}", f"{s}_hand{idx[k + 1]}",
+                               twist, k > 0))
+    return tuple(out)
+
+
+FINGER_BONES: dict[str, tuple[BoneDef, ...]] = {S: _finger_bones(S) for S in ("L", "R")}
+FINGER_NAMES: tuple[str, ...] = tuple(b.name for S in ("L", "R") for b in FINGER_BONES[S])
+
+
+def bones_for(pts: dict[str, np.ndarray]) -> tuple[BoneDef, ...]:
+    """The body's bones, and the fingers of each hand that `pts` carries (add_hands)."""
+    return BONES + tuple(b for S, s in (("L", "left"), ("R", "right")) if f"{s}_hand0" in pts
+                         for b in FINGER_BONES[S])
+
 # Twist blending: the anatomical reference plus this share of the previous frame's Z axis, so a
 # reference that vanishes (a straight elbow has no fold direction) hands over smoothly instead of
 # flipping. Units: fraction of the reference's typical magnitude (all references are normalised).
@@ -130,6 +162,78 @@ def skeleton_points(markers: np.ndarray, head_length: float | None = None) -> di
     return pts
 
 
+def _palm_frames(hand: np.ndarray, sign: float) -> np.ndarray:
+    """(T, 3, 3) the palm's frame from 21 hand points (T, 21, 3): Y wrist → middle finger's MCP,
+    Z the back of the hand (dorsal), X = Y × Z. `sign`: -1 for a left hand, +1 for a right one
+    (the same cross product points palmar on one hand and dorsal on the other)."""
+    along = hand[:, 9] - hand[:, 0]
+    across = hand[:, 5] - hand[:, 17]  # index MCP − little finger MCP: towards the thumb
+    Y = unit(along)
+    Z = unit(perp(sign * np.cross(along, across), Y))
+    return np.stack([np.cross(Y, Z), Y, Z], axis=-1)
+
+
+def _rotation_mean(m: np.ndarray) -> np.ndarray:
+    u, _, vt = np.linalg.svd(np.nansum(m, axis=0))
+    r = u @ vt
+    return r if np.linalg.det(r) > 0 else u @ np.diag([1, 1, -1.0]) @ vt
+
+
+def add_hands(pts: dict[str, np.ndarray], hands: np.ndarray, fps: float) -> dict[str, np.ndarray]:
+    """Add the fingers of each hand found at least once: `hands` (T, 2, 21, 3) left and right in
+    the same world as `pts`, NaN where not found (engine/hands.py). Returns `pts`.
+
+    The hand bone stays the body's (wrist → index, rolled by index → pinky, from the pose model);
+    the hand model's palm is turned onto it: by its average turn from the hand bone over the run,
+    then with the hand bone frame by frame. So only the fingers' pose relative to the palm comes
+    from the hand model, and a hand bone and a palm that disagree by some degrees in a frame move
+    no finger. Adds "<side>_hand0" ... "<side>_hand20" (T, 3), the finger bones' twist references
+    "<side>_dorsal" (the back of the hand) and "<side>_across" (index → little finger's knuckle),
+    and "<side>_hand_local" (T, 21, 3, the points in the hand bone's frame, for the rest pose)."""
+    H = steady_frames(pts, fps)
+    for side, (s, sign) in enumerate((("left", -1.0), ("right", 1.0))):
+        hand = np.asarray(hands[:, side], dtype=np.float64)
+        found = np.isfinite(hand).all(axis=(1, 2))
+        if not found.any():
+            continue
+        Hs = H[:, BONE_INDEX[f"hand.{s[0].upper()}"]]
+        P = _palm_frames(hand, sign)
+        both = found & np.isfinite(Hs).all((1, 2)) & np.isfinite(P).all((1, 2))
+        if not both.any():
+            continue
+        rel = _rotation_mean(np.einsum("tji,tjk->tik", Hs[both], P[both]))  # palm in hand-bone axes
+        local = np.einsum("ij,tkj,tnk->tni", rel, P, hand - hand[:, :1])  # rel · Pᵀ · (p − wrist)
+        world = pts[f"{s}_wrist"][:, None] + np.einsum("tij,tnj->tni", Hs, local)
+        for n in range(21):
+            pts[f"{s}_hand{n}"] = world[:, n]
+        pts[f"{s}_dorsal"] = np.einsum("tij,j->ti", Hs, rel[:, 2])
+        pts[f"{s}_across"] = unit(pts[f"{s}_hand5"] - pts[f"{s}_hand17"])
+        pts[f"{s}_hand_local"] = local
+    return pts
+
+
+def _finger_rest(pts: dict[str, np.ndarray], r: dict[str, np.ndarray], s: str,
+                 sign: float) -> tuple[np.ndarray, np.ndarray]:
+    """Straight fingers at rest (each along its median direction from the wrist, the thumb along
+    its metacarpal's), spread as the subject's, with median lengths, in the rest hand bone's frame.
+    Adds the points to `r`; returns the twist references at rest: (dorsal, across the palm)."""
+    local = pts[f"{s}_hand_local"]
+    med = np.nanmedian(local, axis=0)  # (21, 3) the typical hand, in the hand bone's axes
+    y = unit(r[f"{s}_index"] - r[f"{s}_wrist"])
+    z = unit(perp(np.array([0, -1.0, 0]), y))
+    H0 = np.stack([np.cross(y, z), y, z], axis=-1)  # as Blender builds the hand bone (align_roll)
+    for finger, idx in FINGERS:
+        start = med[idx[0]]
+        direction = unit(med[idx[1]] - med[idx[0]]) if finger == "thumb" else unit(med[idx[0]])
+        r[f"{s}_hand{idx[0]}"] = r[f"{s}_wrist"] + H0 @ start
+        for a, b in zip(idx[:-1], idx[1:]):
+            length = _median_length(pts, f"{s}_hand{a}", f"{s}_hand{b}", 0.03)
+            r[f"{s}_hand{b}"] = r[f"{s}_hand{a}"] + length * (H0 @ direction)
+    z_palm = unit(np.nanmedian(_palm_frames(local, sign)[..., 2], axis=0))
+    across = unit(np.nanmedian(local[:, 5] - local[:, 17], axis=0))
+    return H0 @ z_palm, H0 @ across
+
+
 def _median_length(pts: dict[str, np.ndarray], a: str, b: str, default: float) -> float:
     d = np.linalg.norm(pts[b] - pts[a], axis=-1)
     d = d[np.isfinite(d)]
@@ -165,6 +269,10 @@ def rest_pose(pts: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[s
         r[f"{s}_ankle"] = r[f"{s}_knee"] - L(f"{s}_knee", f"{s}_ankle", 0.4) * Z
         r[f"{s}_toe"] = r[f"{s}_ankle"] + L(f"{s}_ankle", f"{s}_toe", 0.15) * foot_dir
     twist = {b.name: (Z if b.twist.endswith("instep") else fwd) for b in BONES}
+    for S, s, sign in (("L", "left", -1.0), ("R", "right", 1.0)):
+        if f"{s}_hand_local" in pts:
+            dorsal, across = _finger_rest(pts, r, s, sign)
+            twist |= {b.name: dorsal if b.twist.endswith("dorsal") else across for b in FINGER_BONES[S]}
     return r, twist
 
 
@@ -348,8 +456,116 @@ def limit_twist(rel: np.ndarray, axis: np.ndarray, limit_deg: float) -> np.ndarr
     return np.where(np.isfinite(rel).all((-1, -2))[..., None, None], out, rel)
 
 
-def steady_frames(pts: dict[str, np.ndarray], fps: float) -> np.ndarray:
+def steady_frames(pts: dict[str, np.ndarray], fps: float,
+                  bones: tuple[BoneDef, ...] = BONES) -> np.ndarray:
     """bone_frames with every roll steadied (steady_twist): on the demo's cam02 a right heel and
     toe swapped for a few frames otherwise spin the shin 127 deg in one frame and back. Only rolls
-    change: every bone's direction, so every joint, stays where the engine put it."""
-    return steady_twist(bone_frames(pts), fps)
+    change: every bone's direction, so every joint, stays where the engine put it. Finger bones
+    are then held to what fingers can do (steady_fingers)."""
+    F = steady_twist(bone_frames(pts, bones), fps)
+    return steady_fingers(F, bones, pts, fps) if len(bones) > len(BONES) else F
+
+
+# Fingers: the hand model's points jitter most at the fingertips (a 2 cm end segment), and where a
+# run of frames is too short for the low-pass; on cam01 a fingertip turned 118 deg in one frame.
+# The middle and end joints of the four fingers are hinges (bending about the axis across the
+# palm, from FINGER_BEND_DEG[0] backwards to FINGER_BEND_DEG[1]); every finger joint's motion is
+# median-filtered over FINGER_MEDIAN frames and its speed capped at FINGER_MAX_DPS.
+FINGER_BEND_DEG = (-30.0, 120.0)
+FINGER_MEDIAN = 5
+FINGER_MAX_DPS = 1500.0
+
+
+def _rotvec(m: np.ndarray) -> np.ndarray:
+    """Rotation matrices (..., 3, 3) → rotation vectors (..., 3) (angles below 180 deg)."""
+    cos = np.clip((np.trace(m, axis1=-2, axis2=-1) - 1) / 2, -1, 1)
+    angle = np.arccos(cos)
+    axis = np.stack([m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0],
+                     m[..., 1, 0] - m[..., 0, 1]], -1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k = np.where(angle > 1e-9, angle / (2 * np.sin(angle)), 0.5)
+    return axis * k[..., None]
+
+
+def _rotmat(v: np.ndarray) -> np.ndarray:
+    """Rotation vectors (..., 3) → matrices (..., 3, 3) (Rodrigues)."""
+    angle = np.linalg.norm(v, axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a = np.where(angle[..., None] > 1e-12, v / angle[..., None], 0.0)
+    K = np.zeros(v.shape[:-1] + (3, 3))
+    K[..., 0, 1], K[..., 0, 2], K[..., 1, 2] = -a[..., 2], a[..., 1], -a[..., 0]
+    K = K - np.swapaxes(K, -1, -2)
+    s, c = np.sin(angle)[..., None, None], np.cos(angle)[..., None, None]
+    return np.eye(3) + s * K + (1 - c) * (K @ K)
+
+
+def _steady_series(x: np.ndarray, fps: float) -> np.ndarray:
+    """(T, n) with each run of finite rows median-filtered (FINGER_MEDIAN, edges repeated; runs
+    under 3 rows kept) and every step capped (FINGER_MAX_DPS, as the norm of the step in radians),
+    also across a gap (the cap times the frames between), so that what Blender interpolates over
+    a gap is no faster either."""
+    out = x.copy()
+    ok = np.isfinite(x).all(-1)
+    idx = np.flatnonzero(ok)
+    if idx.size == 0:
+        return out
+    # Each valid row's run, [start, stop), for a median window clipped to its run (vectorised).
+    new_run = np.r_[True, np.diff(idx) > 1]
+    run_id = np.cumsum(new_run) - 1
+    starts = idx[new_run]
+    stops = np.r_[idx[np.flatnonzero(new_run)[1:] - 1] + 1, idx[-1] + 1]
+    lo, hi = starts[run_id], stops[run_id]
+    half = FINGER_MEDIAN // 2
+    window = np.clip(idx[:, None] + np.arange(-half, half + 1), lo[:, None], hi[:, None] - 1)
+    med = np.median(x[window], axis=1)
+    long_run = (hi - lo) >= 3
+    out[idx[long_run]] = med[long_run]
+    cap = np.radians(FINGER_MAX_DPS) / max(fps, 1.0)
+    v = out[idx]
+    most = cap * np.diff(idx)
+    if not (np.linalg.norm(np.diff(v, axis=0), axis=-1) > most).any():
+        return out
+    rows = v.tolist()  # sequential: each step from the capped previous one (plain floats: fast)
+    for k in range(1, len(rows)):
+        prev, cur = rows[k - 1], rows[k]
+        step = [c - p for c, p in zip(cur, prev)]
+        n = math.sqrt(sum(c * c for c in step))
+        if n > most[k - 1]:
+            f = most[k - 1] / n
+            rows[k] = [p + c * f for p, c in zip(prev, step)]
+    out[idx] = rows
+    return out
+
+
+def steady_fingers(F: np.ndarray, bones: tuple[BoneDef, ...], pts: dict[str, np.ndarray],
+                   fps: float) -> np.ndarray:
+    """Bone frames (T, B, 3, 3) with the finger bones (see FINGER_BEND_DEG) held to hinges where
+    fingers are hinges, and steadied; parents are done before children, so each finger is
+    rebuilt on its steadied parent. Other bones are unchanged."""
+    out = F.copy()
+    index = {b.name: i for i, b in enumerate(bones)}
+    lo, hi = np.radians(FINGER_BEND_DEG)
+    for b in bones[len(BONES):]:
+        i, p = index[b.name], index[b.parent]
+        Fp, Fc = out[:, p], F[:, i]
+        hinge = b.connected and not b.name.startswith("thumb")
+        if hinge:  # the bend about the parent's Z (across the palm), positive towards the palm
+            # The back of the finger: X = Y × Z with Z towards the thumb is palmar on a left hand,
+            # dorsal on a right one (fixed by the hand's chirality, never by a frame's data).
+            d = Fp[..., 0] * (-1.0 if b.name.endswith(".L") else 1.0)
+            y = Fc[..., 1]
+            bend = np.arctan2(-np.einsum("tk,tk->t", y, d), np.einsum("tk,tk->t", y, Fp[..., 1]))
+            bend = _steady_series(np.clip(bend, lo, hi)[:, None], fps)[:, 0]
+            Y = np.cos(bend)[:, None] * Fp[..., 1] - np.sin(bend)[:, None] * d
+            Z = Fp[..., 2]
+            out[:, i] = np.stack([np.cross(Y, Z), Y, Z], axis=-1)
+            continue
+        rel = np.einsum("tji,tjk->tik", Fp, Fc)  # the child in its parent's axes
+        ok = np.isfinite(rel).all((1, 2))
+        if not ok.any():
+            continue
+        u, _, vt = np.linalg.svd(rel[ok].sum(0))
+        mean = u @ vt if np.linalg.det(u @ vt) > 0 else u @ np.diag([1, 1, -1.0]) @ vt
+        v = _steady_series(_rotvec(np.einsum("ji,tjk->tik", mean, rel)), fps)
+        out[:, i] = Fp @ mean @ _rotmat(v)
+    return np.where(np.isfinite(out).all((-1, -2))[..., None, None], out, np.nan)

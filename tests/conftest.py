@@ -133,6 +133,18 @@ def cam01_run(cam01: Path, tmp_path_factory: pytest.TempPathFactory) -> SessionR
     return SessionRun(result, progress, out)
 
 
+@pytest.fixture(scope="session")
+def holistic_run(cam01: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The output folder of a --holistic run on the whole of cam01 (hands tracked: the fingers'
+    tests), without joint angles."""
+    from engine.config import RunConfig
+    from engine.pipeline import run
+
+    out = tmp_path_factory.mktemp("holistic") / "out"
+    cfg = RunConfig(video=cam01, height_m=HEIGHT_M, out_dir=out, holistic=True, joint_angles=False)
+    return run(cfg).out_dir
+
+
 def cli_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("HP3D_DEBUG", None)  # tracebacks on request only; the tests check they never appear

@@ -286,3 +286,69 @@ def figures(obj, measure_map, report: dict, source) -> dict[str, float]:
             "flex_deg": float(np.nanmedian(flex)), "flex_p95_deg": float(np.nanpercentile(flex, 95)),
             "plant_src_mps": src_speed, "plant_tgt_mps": tgt_speed, "plant_ratio": tgt_speed / src_speed,
             "max_turn_deg": float(np.nanmax(turn)), "per_joint_cm": per_joint}
+
+
+# --- fingers ----------------------------------------------------------------------------------------
+
+def _finger_joints() -> tuple[tuple[str, str], ...]:
+    """(proximal, distal) finger bone slots of each joint between a finger's bones, both sides."""
+    from humanpose3d.scene import skeleton
+
+    return tuple((f"{finger}.0{k}.{S}", f"{finger}.0{k + 1}.{S}") for finger, _ in skeleton.FINGERS
+                 for k in (1, 2) for S in "LR")
+
+
+def world_axes(obj, names: list[str], frames) -> np.ndarray:
+    """(F, len(names), 3) each pose bone's Y axis (head → tail) in world space, as evaluated."""
+    import bpy
+
+    out = np.empty((len(frames), len(names), 3))
+    for i, f in enumerate(frames):
+        bpy.context.scene.frame_set(int(f))
+        M = np.array(obj.matrix_world)[:3, :3]
+        for k, n in enumerate(names):
+            y = M @ np.array(obj.pose.bones[n].matrix)[:3, 1]
+            out[i, k] = y / np.linalg.norm(y)
+    return out
+
+
+def angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Degrees between unit vectors along the last axis."""
+    return np.degrees(np.arccos(np.clip(np.sum(a * b, -1), -1, 1)))
+
+
+def our_segments(pts: dict, names: list[str]) -> np.ndarray:
+    """(T, len(names), 3) the tracked finger segment (unit) of each of our finger bones `names`."""
+    from humanpose3d.scene import skeleton
+
+    bones = {b.name: b for S in "LR" for b in skeleton.FINGER_BONES[S]}
+    return np.stack([skeleton.unit(pts[bones[n].tail] - pts[bones[n].head]) for n in names], axis=1)
+
+
+def finger_bends(axes: np.ndarray, names: list[str]) -> np.ndarray:
+    """(F, J) the angle between consecutive finger bones; `axes` (F, len(names), 3) are the bones
+    of the finger slots `names` (all 30)."""
+    idx = {n: i for i, n in enumerate(names)}
+    return np.stack([angle(axes[:, idx[a]], axes[:, idx[b]]) for a, b in _finger_joints()], axis=1)
+
+
+def finger_figures(obj, measured: list[str], source_arm, report: dict, source) -> dict[str, float]:
+    """Fingers of target `obj` against our armature `source_arm` (both as Blender evaluates them;
+    `measured`: the target's bone for each finger slot in scene.skeleton.FINGER_NAMES order):
+    direction (median and p95 angle, deg, after the retarget's turn to the character's facing),
+    bend (the joints between a finger's bones, median difference, deg), and against the tracked
+    finger segments themselves (our armature is steadied)."""
+    from humanpose3d.scene import skeleton
+
+    names = list(skeleton.FINGER_NAMES)
+    ours = world_axes(source_arm, names, source.frames)
+    ev = world_axes(obj, measured, source.frames)
+    turned = ours @ report["solution"].yaw.T
+    err = angle(ev, turned)
+    bend = np.abs(finger_bends(ev, names) - finger_bends(turned, names))
+    tracked = our_segments(source.pts, names)
+    return {"dir_deg": float(np.nanmedian(err)), "dir_p95_deg": float(np.nanpercentile(err, 95)),
+            "bend_deg": float(np.nanmedian(bend)),
+            "ours_vs_tracked_deg": float(np.nanmedian(angle(ours, tracked))),
+            "ours_bend_vs_tracked_deg": float(np.nanmedian(np.abs(finger_bends(ours, names)
+                                                                  - finger_bends(tracked, names))))}

