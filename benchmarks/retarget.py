@@ -10,9 +10,13 @@ keeps every difference of proportion); the median knee/elbow flexion difference 
 it); planted-foot speed over ours (x); the largest turn of any bone between two frames (deg); the
 retarget's time (s); s, the hip-height ratio the root motion is scaled by; the height ratio.
 
-    .venv/bin/python benchmarks/retarget.py [--results DIR] [--frames 10000]
+    .venv/bin/python benchmarks/retarget.py [--results DIR] [--frames 10000] [--holistic]
 
 --results: a folder holding finished runs cam01..cam04 (made there with the engine when missing).
+--holistic: the runs track the hands too (made in DIR/holistic/), and a second table gives the
+fingers per target and camera (tests/retarget_rigs.finger_figures): the target's finger bones
+against our armature's (direction, median and p95, and the bend between a finger's bones, deg),
+our armature's against the tracked finger segments, and the frames each hand was found in.
 """
 
 from __future__ import annotations
@@ -38,35 +42,46 @@ def _package():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.load_package()
-    return {n: importlib.import_module(f"humanpose3d.scene.{n}") for n in ("build", "retarget", "bone_map")}
+    names = ("build", "retarget", "bone_map", "skeleton")
+    return {n: importlib.import_module(f"humanpose3d.scene.{n}") for n in names}
 
 
-def results(folder: Path) -> dict[str, Path]:
+def results(folder: Path, holistic: bool = False) -> dict[str, Path]:
     videos = Path(importlib.util.find_spec("Pose2Sim").origin).parent / "Demo_SinglePerson" / "videos"
     from humanpose3d.engine.result import MARKERS_NPZ  # loaded by _package()
 
+    folder = folder / "holistic" if holistic else folder
     out = {}
     for cam in CAMERAS:
         if not list((folder / cam).glob(f"*{MARKERS_NPZ}")):
             subprocess.run([sys.executable, "-m", "engine", "run", str(videos / f"{cam}.mp4"), "--height",
-                            "1.72", "--out", str(folder), "--no-angles", "--no-plots", "--quiet"], cwd=ROOT,
-                           check=True)
+                            "1.72", "--out", str(folder), "--no-angles", "--no-plots", "--quiet",
+                            *(["--holistic"] if holistic else [])], cwd=ROOT, check=True)
         out[cam] = folder / cam
     return out
+
+
+def source_hands(folder: Path) -> str:
+    """"left/right" frames with each hand, from run.json."""
+    import json
+
+    hands = json.loads((folder / "run.json").read_text()).get("hands") or {}
+    return f"{hands.get('left_frames', 0)}/{hands.get('right_frames', 0)}"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", type=Path)
     ap.add_argument("--frames", type=int, default=10_000)
+    ap.add_argument("--holistic", action="store_true", help="track the hands; print the fingers' figures")
     args = ap.parse_args()
     import bpy
     import retarget_rigs as rigs
 
     m = _package()
-    build, retarget, bone_map = m["build"], m["retarget"], m["bone_map"]
+    build, retarget, bone_map, skeleton = m["build"], m["retarget"], m["bone_map"], m["skeleton"]
     with tempfile.TemporaryDirectory(prefix="hp3d-retarget-") as tmp:
-        runs = results(args.results or Path(tmp))
+        runs = results(args.results or Path(tmp), args.holistic)
         bpy.ops.wm.read_factory_settings(use_empty=True)
         chars = {"rigify": rigs.rigify_rig("RigifyChar"), "mixamo": rigs.mixamo_rig("MixamoChar")}
         try:
@@ -77,7 +92,7 @@ def main() -> None:
         measure = {k: retarget.detect_map(o)[1] for k, o in chars.items()}
         names = set(chars["rigify"].data.bones.keys())
         measure["rigify"] = bone_map._table_map(names, bone_map._RIGIFY_DEFORM, "ORG-")
-        rows = []
+        rows, fingers = [], []
         last = None
         for cam, folder in runs.items():
             built = build.build_scene(build.load_result(folder), bpy.context.scene, with_camera=False)
@@ -90,6 +105,11 @@ def main() -> None:
                 seconds = time.perf_counter() - t0
                 f = rigs.figures(obj, measure[kind], rep, source)
                 rows.append((kind, cam, f, seconds, rep["scale"]))
+                if args.holistic:
+                    prefix = "ORG-" if kind == "rigify" else ""  # Rigify: what follows its FK controls
+                    bones = [prefix + rep["map"][s][0] for s in skeleton.FINGER_NAMES]
+                    hands = source_hands(folder)
+                    fingers.append((kind, cam, rigs.finger_figures(obj, bones, arm, rep, source), hands))
         print(f"\n{'target':8} {'camera':6} {'pos cm':>7} {'by hip':>7} {'by ht':>7} {'flex deg':>9} "
               f"{'p95':>6} {'plant x':>8} {'turn deg':>9} {'s':>6} {'hip r':>6} {'ht r':>6}")
         for kind, cam, f, seconds, scale in rows:
@@ -97,6 +117,13 @@ def main() -> None:
                   f"{f['flex_deg']:9.2f} {f['flex_p95_deg']:6.2f} {f['plant_ratio']:8.2f} "
                   f"{f['max_turn_deg']:9.1f} {seconds:6.2f} {scale:6.3f} {f['height_ratio']:6.3f}")
         print("targets: pos < 3 cm, flex < 3 deg, plant <= 1.2x, turn < 90 deg")
+        if fingers:
+            print(f"\n{'target':8} {'camera':6} {'hands L/R':>10} {'dir deg':>8} {'p95':>6} {'bend deg':>9} "
+                  f"{'ours vs tracked dir':>20} {'bend':>6}")
+            for kind, cam, g, hands in fingers:
+                print(f"{kind:8} {cam:6} {hands:>10} {g['dir_deg']:8.2f} {g['dir_p95_deg']:6.2f} "
+                      f"{g['bend_deg']:9.2f} {g['ours_vs_tracked_deg']:20.2f} "
+                      f"{g['ours_bend_vs_tracked_deg']:6.2f}")
         big = rigs.mixamo_rig("Big", location=(0, 6, 0))
         arm, source = last
         T = len(source.frames)
