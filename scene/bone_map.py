@@ -2,11 +2,11 @@
 failing those, from the skeleton's shape; checked, and saved and loaded as a JSON preset.
 
 A map sends each of our bones (scene/skeleton's 18, and 30 finger bones: the "slots") to a chain of
-the target's bones, first to last (Rigify's DEF-upper_arm.L and DEF-upper_arm.L.001, Mixamo's Spine, Spine1 and
-Spine2, Anny's upperarm01.L and upperarm02.L): the retarget turns the whole chain as one piece so
-that the slot's joints line up. Bones that no slot names (toes, face, twist helpers that hang off a
-chain, and the fingers when our result tracked no hands) keep their rest pose relative to their
-parent: they are left alone.
+the target's bones, first to last (Rigify's DEF-upper_arm.L and DEF-upper_arm.L.001, Mixamo's
+Spine, Spine1 and Spine2, Anny's upperarm01.L and upperarm02.L): the retarget turns the whole chain
+as one piece so that the slot's joints line up. Bones that no slot names (toes, face, twist helpers
+that hang off a chain, and the fingers when our result tracked no hands) keep their rest pose
+relative to their parent: they are left alone.
 
 Detection, in order (the first that maps every required slot wins):
 - a generated Rigify rig: its FK controls (torso, chest, neck, head, shoulder.L, upper_arm_fk.L, ...)
