@@ -1,12 +1,19 @@
 """Retarget sub-panel: the HumanPose3D armature (source), the character (target) picked from the
 scene, the bone map (our bone → the character's bones, detected when the target is picked, editable
-row by row), presets, Apply to Character and Export Character FBX. Settings live in
-`Scene.hp3d_retarget`."""
+row by row; the 30 finger rows behind the Fingers toggle), presets, Apply to Character and Export
+Character FBX. Settings live in `Scene.hp3d_retarget`."""
 
 from __future__ import annotations
 
 import bpy
-from bpy.props import CollectionProperty, EnumProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import (
+    BoolProperty,
+    CollectionProperty,
+    EnumProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
 from bpy.types import PropertyGroup, UIList
 
 from ..scene import bone_map as bm
@@ -92,9 +99,24 @@ class HP3D_PG_retarget(PropertyGroup):
     fbx_path: StringProperty(name="FBX", subtype="FILE_PATH", default="//character.fbx", options=PATH_OPTIONS,
                              description="Where Export Character FBX writes the character and its motion")
     status: StringProperty(name="Status", default="")
+    show_fingers: BoolProperty(name="Fingers", default=False,
+                               description="Also list the 30 finger rows (they move the character's fingers "
+                                           "only where the result tracked the hands: a Holistic run)")
+
+
+def shown_rows(props) -> list[bool]:
+    """Which bone map rows the list shows: the body's always, the fingers' when asked for."""
+    return [props.show_fingers or it.slot not in bm.FINGER_NAMES for it in props.bones]
 
 
 class HP3D_UL_retarget_bones(UIList):
+    def filter_items(self, context, data, propname):
+        rows = getattr(data, propname)
+        flag = self.bitflag_filter_item
+        by_name = (bpy.types.UI_UL_list.filter_items_by_name(self.filter_name, flag, rows, "slot")
+                   if self.filter_name else [flag] * len(rows))  # the list's own search box still works
+        return [f if shown else 0 for f, shown in zip(by_name, shown_rows(data))], []
+
     def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index=0):
         row = layout.row(align=True)
         split = row.split(factor=0.35, align=True)
@@ -116,6 +138,7 @@ class HP3D_PT_retarget(SubPanel):
         col.prop(props, "target")
         row = layout.row(align=True)
         row.label(text=f"Bones: {props.detected}" if props.detected else "Bones")
+        row.prop(props, "show_fingers", toggle=True, icon="VIEW_PAN")
         row.operator("humanpose3d.retarget_detect", text="", icon="VIEWZOOM")
         layout.template_list("HP3D_UL_retarget_bones", "", props, "bones", props, "bone_index", rows=6)
         if props.target is not None and 0 <= props.bone_index < len(props.bones):

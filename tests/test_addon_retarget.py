@@ -416,6 +416,19 @@ def test_the_panel_draws(stage) -> None:
     assert_drawn_names_exist(calls, bpy.ops)
     ops = {args[0] for name, args, _ in calls if name == "operator"}
     assert "humanpose3d.retarget" in ops and "humanpose3d.retarget_export_fbx" in ops
+    # The finger rows are listed only with the Fingers toggle on.
+    assert ("prop", (props, "show_fingers")) in [(name, args) for name, args, _ in calls]
+    props.show_fingers = False
+    assert sum(panel.shown_rows(props)) == len(bone_map.BONE_NAMES) < len(props.bones)
+    props.show_fingers = True
+    assert sum(panel.shown_rows(props)) == len(props.bones) == len(bone_map.SLOTS)
+    # The list's own search box, with the toggle: "index" finds six finger rows, or none without it.
+    ul = SimpleNamespace(filter_name="*index*", bitflag_filter_item=1 << 30)
+    flags, _ = panel.HP3D_UL_retarget_bones.filter_items(ul, bpy.context, props, "bones")
+    assert sum(bool(f) for f in flags) == 6
+    props.show_fingers = False
+    flags, _ = panel.HP3D_UL_retarget_bones.filter_items(ul, bpy.context, props, "bones")
+    assert not any(flags)
 
 
 def test_the_button_applies_the_edited_map_and_exports(stage, tmp_path) -> None:
