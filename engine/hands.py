@@ -41,7 +41,8 @@ def hands_camera(hands_world: np.ndarray | None, markers: np.ndarray, fps: float
     for side, wrist in enumerate(WRISTS):
         local = hands_world[:, side].astype(np.float64)
         local = local - local[:, :1]  # wrist at the origin
-        ray = markers[:, wrist] / np.linalg.norm(markers[:, wrist], axis=-1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a wrist at the camera: no ray
+            ray = markers[:, wrist] / np.linalg.norm(markers[:, wrist], axis=-1, keepdims=True)
         flip = backward_curl(local, side) > 0
         local[flip] -= 2 * np.einsum("tnk,tk->tn", local[flip], ray[flip])[..., None] * ray[flip, None]
         mirrored.append(int(flip.sum()))
