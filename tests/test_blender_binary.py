@@ -1,9 +1,10 @@
 """End to end with a real `blender` binary that embeds Python 3.13 and numpy 2 (Debian 13's Blender
 4.3, in the Debian 13 root that scripts/bootstrap-trixie.sh makes): the Linux package that
 `make extension` builds is installed with Blender's own `extension install-file`, enabled, and
-headless.py from the installed add-on runs the engine on the demo video inside that Blender, on
-the wheels Blender installed for its Python, and writes the FBX and the .blend. assimp reads the
-FBX back; the .blend opens in the bpy module here."""
+headless.py from the installed add-on runs the engine on the demo video inside that Blender (with
+--holistic: MediaPipe's Holistic, so the hands and the armature's fingers too), on the wheels
+Blender installed for its Python, and writes the FBX and the .blend. assimp reads the FBX back,
+fingers and all; the .blend opens in the bpy module here."""
 
 from __future__ import annotations
 
@@ -80,7 +81,7 @@ def test_installed_package_runs_headless_in_blender(package: Path, work: Path, c
               "assert any(m.__name__.endswith('humanpose3d') for m in addon_utils.modules() "
               "if addon_utils.check(m.__name__)[1]), 'the extension is not enabled'; "
               f"sys.argv = ['headless.py', '--', {str(cam01)!r}, '--height', '1.72', '--frames', '0:60', "
-              f"'--out', {str(out)!r}, '--fbx', {str(fbx)!r}, '--blend', {str(blend)!r}]; "
+              f"'--holistic', '--out', {str(out)!r}, '--fbx', {str(fbx)!r}, '--blend', {str(blend)!r}]; "
               f"runpy.run_path({str(addon / 'headless.py')!r}, run_name='__main__')")
     proc = in_root("env", "-u", "PYTHONPATH", "-u", "VIRTUAL_ENV", "blender", "-b", "--python-expr", script,
                    home=home)
@@ -96,3 +97,8 @@ def test_installed_package_runs_headless_in_blender(package: Path, work: Path, c
     info = subprocess.run(["assimp", "info", str(fbx)], capture_output=True, text=True, timeout=120)
     assert info.returncode == 0, info.stderr
     assert "Animation Channels" in info.stdout or "Animations" in info.stdout, info.stdout[-1500:]
+    # --holistic: MediaPipe's Holistic on Blender's Python, and both hands' fingers in the FBX.
+    assert record["hands"]["left_frames"] > 10 and record["hands"]["right_frames"] > 10, record["hands"]
+    assert all(f"f_pinky.03.{S}" in info.stdout and f"thumb.01.{S}" in info.stdout for S in "LR"), \
+        info.stdout[-3000:]
+    assert "Animation Channels: 49" in info.stdout, info.stdout[-1500:]  # 48 bones and the armature
