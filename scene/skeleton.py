@@ -162,14 +162,14 @@ def skeleton_points(markers: np.ndarray, head_length: float | None = None) -> di
     return pts
 
 
-def _palm_frames(hand: np.ndarray, sign: float) -> np.ndarray:
-    """(T, 3, 3) the palm's frame from 21 hand points (T, 21, 3): Y wrist → middle finger's MCP,
-    Z the back of the hand (dorsal), X = Y × Z. `sign`: -1 for a left hand, +1 for a right one
-    (the same cross product points palmar on one hand and dorsal on the other)."""
+def _palm_frames(hand: np.ndarray, side: int) -> np.ndarray:
+    """(T, 3, 3) the palm's frame from 21 hand points (T, 21, 3) of the left (side 0) or right (1)
+    hand: Y wrist → middle finger's MCP, Z the back of the hand (the rule of engine.hands.palm_normal,
+    repeated so that this module stays numpy alone), X = Y × Z."""
     along = hand[:, 9] - hand[:, 0]
     across = hand[:, 5] - hand[:, 17]  # index MCP − little finger MCP: towards the thumb
     Y = unit(along)
-    Z = unit(perp(sign * np.cross(along, across), Y))
+    Z = unit(perp((-1.0 if side == 0 else 1.0) * np.cross(along, across), Y))
     return np.stack([np.cross(Y, Z), Y, Z], axis=-1)
 
 
@@ -191,13 +191,13 @@ def add_hands(pts: dict[str, np.ndarray], hands: np.ndarray, fps: float) -> dict
     "<side>_dorsal" (the back of the hand) and "<side>_across" (index → little finger's knuckle),
     and "<side>_hand_local" (T, 21, 3, the points in the hand bone's frame, for the rest pose)."""
     H = steady_frames(pts, fps)
-    for side, (s, sign) in enumerate((("left", -1.0), ("right", 1.0))):
+    for side, s in enumerate(("left", "right")):
         hand = np.asarray(hands[:, side], dtype=np.float64)
         found = np.isfinite(hand).all(axis=(1, 2))
         if not found.any():
             continue
         Hs = H[:, BONE_INDEX[f"hand.{s[0].upper()}"]]
-        P = _palm_frames(hand, sign)
+        P = _palm_frames(hand, side)
         both = found & np.isfinite(Hs).all((1, 2)) & np.isfinite(P).all((1, 2))
         if not both.any():
             continue
@@ -213,7 +213,7 @@ def add_hands(pts: dict[str, np.ndarray], hands: np.ndarray, fps: float) -> dict
 
 
 def _finger_rest(pts: dict[str, np.ndarray], r: dict[str, np.ndarray], s: str,
-                 sign: float) -> tuple[np.ndarray, np.ndarray]:
+                 side: int) -> tuple[np.ndarray, np.ndarray]:
     """Straight fingers at rest (each along its median direction from the wrist, the thumb along
     its metacarpal's), spread as the subject's, with median lengths, in the rest hand bone's frame.
     Adds the points to `r`; returns the twist references at rest: (dorsal, across the palm)."""
@@ -229,7 +229,7 @@ def _finger_rest(pts: dict[str, np.ndarray], r: dict[str, np.ndarray], s: str,
         for a, b in zip(idx[:-1], idx[1:]):
             length = _median_length(pts, f"{s}_hand{a}", f"{s}_hand{b}", 0.03)
             r[f"{s}_hand{b}"] = r[f"{s}_hand{a}"] + length * (H0 @ direction)
-    z_palm = unit(np.nanmedian(_palm_frames(local, sign)[..., 2], axis=0))
+    z_palm = unit(np.nanmedian(_palm_frames(local, side)[..., 2], axis=0))
     across = unit(np.nanmedian(local[:, 5] - local[:, 17], axis=0))
     return H0 @ z_palm, H0 @ across
 
@@ -269,9 +269,9 @@ def rest_pose(pts: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[s
         r[f"{s}_ankle"] = r[f"{s}_knee"] - L(f"{s}_knee", f"{s}_ankle", 0.4) * Z
         r[f"{s}_toe"] = r[f"{s}_ankle"] + L(f"{s}_ankle", f"{s}_toe", 0.15) * foot_dir
     twist = {b.name: (Z if b.twist.endswith("instep") else fwd) for b in BONES}
-    for S, s, sign in (("L", "left", -1.0), ("R", "right", 1.0)):
+    for side, (S, s) in enumerate((("L", "left"), ("R", "right"))):
         if f"{s}_hand_local" in pts:
-            dorsal, across = _finger_rest(pts, r, s, sign)
+            dorsal, across = _finger_rest(pts, r, s, side)
             twist |= {b.name: dorsal if b.twist.endswith("dorsal") else across for b in FINGER_BONES[S]}
     return r, twist
 
@@ -463,7 +463,7 @@ def steady_frames(pts: dict[str, np.ndarray], fps: float,
     change: every bone's direction, so every joint, stays where the engine put it. Finger bones
     are then held to what fingers can do (steady_fingers)."""
     F = steady_twist(bone_frames(pts, bones), fps)
-    return steady_fingers(F, bones, pts, fps) if len(bones) > len(BONES) else F
+    return steady_fingers(F, bones, fps) if len(bones) > len(BONES) else F
 
 
 # Fingers: the hand model's points jitter most at the fingertips (a 2 cm end segment), and where a
@@ -537,8 +537,7 @@ def _steady_series(x: np.ndarray, fps: float) -> np.ndarray:
     return out
 
 
-def steady_fingers(F: np.ndarray, bones: tuple[BoneDef, ...], pts: dict[str, np.ndarray],
-                   fps: float) -> np.ndarray:
+def steady_fingers(F: np.ndarray, bones: tuple[BoneDef, ...], fps: float) -> np.ndarray:
     """Bone frames (T, B, 3, 3) with the finger bones (see FINGER_BEND_DEG) held to hinges where
     fingers are hinges, and steadied; parents are done before children, so each finger is
     rebuilt on its steadied parent. Other bones are unchanged."""
@@ -564,8 +563,7 @@ def steady_fingers(F: np.ndarray, bones: tuple[BoneDef, ...], pts: dict[str, np.
         ok = np.isfinite(rel).all((1, 2))
         if not ok.any():
             continue
-        u, _, vt = np.linalg.svd(rel[ok].sum(0))
-        mean = u @ vt if np.linalg.det(u @ vt) > 0 else u @ np.diag([1, 1, -1.0]) @ vt
+        mean = _rotation_mean(rel[ok])
         v = _steady_series(_rotvec(np.einsum("ji,tjk->tik", mean, rel)), fps)
         out[:, i] = Fp @ mean @ _rotmat(v)
     return np.where(np.isfinite(out).all((-1, -2))[..., None, None], out, np.nan)
