@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,7 @@ DETECTOR, LANDMARKS = "pose_detector.tflite", "pose_landmarks_detector.tflite"
 _DET_SIZE, _LM_SIZE, _HEAT_KERNEL = 224, 256, 7
 _N_POINTS, N_POSE = 39, 33
 _FRAME_STEP_NS = 33_333_000  # the legacy solution's simulated 30 fps
+_PICK_MAX = 4  # people whose landmarks a lost person's search compares
 
 
 @dataclass(frozen=True)
@@ -295,24 +297,50 @@ class BlazePoseTracker:
                       axis=-1)
         return pixels, _sigmoid(pts[:, 3]), wl
 
-    def process(self, rgb: np.ndarray, window: tuple[int, int, int, int] | None = None
-                ) -> PoseFrame | None:
+    def _candidates(self, rgb: np.ndarray, found: list[tuple[float, np.ndarray]], windowed: bool
+                    ) -> list[tuple[Roi, tuple]]:
+        """ROI and landmarks of up to _PICK_MAX people: those `found` in the window, then the
+        whole frame's (a lost person may have left the window) unless one of those already
+        lies near them (their hip centres within a fifth of the ROI)."""
+        if windowed:
+            found = found + self.detect(rgb)
+        rois: list[Roi] = []
+        for _, points in found:
+            roi = aligned_roi(points[0], points[1])
+            if all(math.hypot(roi.cx - r.cx, roi.cy - r.cy) > 0.2 * r.size for r in rois):
+                rois.append(roi)
+        seen = ((roi, self._landmarks(rgb, roi)) for roi in rois[:_PICK_MAX])
+        return [(roi, got) for roi, got in seen if got is not None]
+
+    def process(self, rgb: np.ndarray, window: tuple[int, int, int, int] | None = None,
+                pick: Callable[[list[PoseFrame]], int | None] | None = None) -> PoseFrame | None:
         """The next video frame (RGB) → the person's landmarks, or None. `window` (x, y, w, h)
-        limits where a lost person is looked for."""
+        limits where a lost person is looked for. Without `pick` the best detection there is the
+        person, as in the legacy graph; with it, the search also looks at the whole frame and
+        `pick`, given the landmarks of everyone found (the window's first), says which of them
+        is the person (None: no one)."""
         self._t_ns += _FRAME_STEP_NS
-        roi = self._roi
+        roi, got = self._roi, None
         if roi is None:
             image, origin = rgb, np.zeros(2)
             if window is not None:
                 x, y, w, h = window
                 image, origin = rgb[y:y + h, x:x + w], np.array([x, y], float)
-            found = self.detect(image)
-            if not found:
+            found = [(s, p + origin) for s, p in self.detect(image)]
+            if pick is not None:
+                seen = self._candidates(rgb, found, window is not None)
+                k = pick([_pose_frame(*g) for _, g in seen]) if seen else None
+                if k is None:
+                    self.reset()
+                    return None
+                roi, got = seen[k]
+            elif found:
+                points = found[0][1]
+                roi = aligned_roi(points[0], points[1])
+            else:
                 self.reset()
                 return None
-            points = found[0][1] + origin
-            roi = aligned_roi(points[0], points[1])
-        got = self._landmarks(rgb, roi)
+        got = got or self._landmarks(rgb, roi)
         if got is None:
             self.reset()
             return None

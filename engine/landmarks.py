@@ -9,9 +9,10 @@ import numpy as np
 
 from . import mediapipe_tasks as tasks
 from .person import SubjectCrop
+from .tracking import Pose, Subject
 
 if TYPE_CHECKING:
-    from .blazepose import BlazePoseTracker
+    from .blazepose import BlazePoseTracker, PoseFrame
 
 N_POSE, N_HAND, N_FACE = 33, 21, 468
 
@@ -92,6 +93,7 @@ class PoseDetector:
             self._model = None
             self._tracker = tracker or BlazePoseTracker(pose_bundle(model), min_detection,
                                                         min_tracking)
+            self._subject = Subject(fps)  # a lost subject is found again, not someone else
 
     def close(self) -> None:
         if self._model is not None:
@@ -119,9 +121,14 @@ class PoseDetector:
         return found
 
     def _process_body(self, rgb: np.ndarray, track: LandmarkTrack, i: int) -> bool:
-        found = self._tracker.process(rgb, self.crop.window() if self.crop else None)
+        def pick(poses: list[PoseFrame]) -> int | None:
+            return self._subject.pick(i, [Pose(p.pixels, p.visibility) for p in poses])
+
+        found = self._tracker.process(rgb, self.crop.window() if self.crop else None,
+                                      pick if self._subject.track is not None else None)
         if found is None:
             return False
+        self._subject.seen(i, found.pixels, found.visibility)
         track.pixels[i] = found.pixels
         track.depth_rel[i] = found.depth
         track.visibility[i] = found.visibility

@@ -208,6 +208,22 @@ class Tracker:
         a flip) the boxes' centres stand in for them at a fixed penalty, so a keypoint match,
         when there is one, wins; that needs a body of the track's size within reach: 0.5 gate
         plus MAX_SPEED person sizes for each frame unseen after the first."""
+        gap, gate, d, reach, overlap = self._measure(track, pose, i)
+        if d > gate:
+            ratio = size(pose.box) / track.size
+            if (reach > 0.5 * gate + MAX_SPEED * (gap - 1) or not 1 / 1.5 < ratio < 1.5
+                    or (gap == 1 and overlap < 0.2)):
+                return _INFEASIBLE
+        return min(d, reach + self.centre_penalty) + self.iou_weight * (1.0 - overlap)
+
+    def reachable(self, track: Track, pose: Pose, i: int) -> bool:
+        """Whether `pose` lies within the track's reach at frame i, whatever its size."""
+        gap, gate, d, reach, _ = self._measure(track, pose, i)
+        return d <= gate or reach <= 0.5 * gate + MAX_SPEED * (gap - 1)
+
+    def _measure(self, track: Track, pose: Pose, i: int) -> tuple[int, float, float, float, float]:
+        """Frames unseen, the gate, keypoint distance and box-centre distance (person sizes)
+        from the track's prediction, and box overlap."""
         gap = i - track.last
         gate = self.gate * (1.0 + gap / self.max_gap)
         pred = track.predict(i)
@@ -216,14 +232,7 @@ class Tracker:
         d = keypoint_distance(pred, track.visibility, pose.pixels, pose.visibility, scale)
         c = np.array([box[0] + box[2] / 2, box[1] + box[3] / 2])
         pc = np.array([pbox[0] + pbox[2] / 2, pbox[1] + pbox[3] / 2])
-        reach = float(np.linalg.norm(c - pc)) / scale
-        overlap = iou(pbox, box)
-        if d > gate:
-            ratio = size(box) / scale
-            if (reach > 0.5 * gate + MAX_SPEED * (gap - 1) or not 1 / 1.5 < ratio < 1.5
-                    or (gap == 1 and overlap < 0.2)):
-                return _INFEASIBLE
-        return min(d, reach + self.centre_penalty) + self.iou_weight * (1.0 - overlap)
+        return gap, gate, d, float(np.linalg.norm(c - pc)) / scale, iou(pbox, box)
 
     def step(self, i: int, poses: list[Pose]) -> dict[int, Pose]:
         """Assign frame i's poses; returns {track id: pose}. Unassigned poses start new tracks."""
@@ -297,3 +306,52 @@ class Tracker:
         for n, t in enumerate(kept, start=1):
             t.id = n
         return kept
+
+
+class Subject:
+    """The one person a single-person run follows. When the body's tracker has lost them, whoever
+    its search finds is taken only where the multi-person tracker's cost would give them this
+    track (`Tracker.cost`: near where the subject was heading, of their size; the reach grows by
+    MAX_SPEED person sizes a frame unseen), the nearest first, and never someone the search has
+    been following as another person: a pose beyond the subject's reach starts such a track, and
+    a pose that continues one at a lower cost than the subject's is theirs. Without this the
+    search took the best detection in the subject's crop: on Sports2D's demo the man, lost
+    mid-flip, became the woman walking past, and 38 frames later the man again."""
+
+    def __init__(self, fps: float) -> None:
+        self._rules = Tracker(fps)
+        self.track: Track | None = None
+        self.others: list[Track] = []
+
+    def seen(self, i: int, pixels: np.ndarray, visibility: np.ndarray) -> None:
+        """The subject's landmarks (full-frame pixels) at frame i."""
+        if self.track is None:
+            self.track = Track(1, i, i, pixels.copy(), visibility.copy())
+            return
+        self.track.update(i, Pose(pixels, visibility))
+        self.track.frames.clear()  # only the latest pose is needed: memory stays flat
+
+    def pick(self, i: int, poses: list[Pose]) -> int | None:
+        """Which of frame i's `poses` is the subject (None: none of them); the subject must
+        have been `seen` before."""
+        rules = self._rules
+        self.others = [t for t in self.others if i - t.last <= rules.max_gap]
+        mine = [rules.cost(self.track, p, i) for p in poses]
+        theirs = [[rules.cost(t, p, i) for t in self.others] for p in poses]
+        feasible = [c for c in range(len(poses))
+                    if mine[c] < _INFEASIBLE and mine[c] <= min(theirs[c], default=_INFEASIBLE)]
+        k = min(feasible, key=lambda c: mine[c]) if feasible else None
+        taken: set[int] = set()
+        for c, pose in enumerate(poses):
+            if c == k:
+                continue
+            free = [(cost, n) for n, cost in enumerate(theirs[c]) if cost < _INFEASIBLE and n not in taken]
+            if free:
+                n = min(free)[1]
+                taken.add(n)
+                self.others[n].update(i, pose)
+                self.others[n].frames.clear()
+            elif not rules.reachable(self.track, pose, i):
+                self.others.append(Track(0, i, i, pose.pixels.copy(), pose.visibility.copy()))
+                taken.add(len(self.others) - 1)
+        return k

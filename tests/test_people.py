@@ -12,8 +12,10 @@ import pytest
 from conftest import HEIGHT_M, assert_one_error_line, leftovers, run_cli
 
 from engine.errors import EngineError
+from engine.config import RunConfig
+from engine.detection import detect
 from engine.people import parse_people, select, track_people
-from engine.tracking import Pose, Tracker
+from engine.tracking import Pose, Subject, Tracker, keypoint_distance, pose_box, size
 from engine.video import probe
 
 CROSSING = (112, 138)  # Sports2D demo frames around the crossing in x (frame ~125)
@@ -54,6 +56,45 @@ def test_ids_stay_with_their_person_through_the_crossing(crossing):
     dx = _centres(people[0][1])[:, 0] - _centres(people[1][1])[:, 0]
     dx = dx[np.isfinite(dx)]
     assert dx.min() < 0 < dx.max()
+
+
+def test_single_person_run_finds_its_subject_again_not_a_passer_by(sports2d_demo, tmp_path):
+    """A default (single-person) run follows the person it chose, as the --people tracker does:
+    on frames 100-230 the man on the shed is lost mid-flip (near frame 168) while the woman walks
+    past below; the search took her for him (25 frames) before engine.tracking.Subject."""
+    info = probe(sports2d_demo)
+    cfg = RunConfig(video=sports2d_demo, height_m=HEIGHT_M, out_dir=tmp_path)
+    single, _, _ = detect(cfg, info, 100, 230, lambda f, m: None, threading.Event())
+    people, _ = track_people(info, 100, 230)
+    assert len(people) == 2
+    ids = []
+    for i in np.flatnonzero(single.detected):  # whose --people track each frame's pose lies on
+        d = {pid: keypoint_distance(t.pixels[i], t.visibility[i], single.pixels[i], single.visibility[i],
+                                    size(pose_box(t.pixels[i], t.visibility[i])))
+             for pid, t in people if t.detected[i]}
+        assert d and min(d.values()) < 0.1, f"frame {100 + i}: the pose is nobody's ({d})"
+        ids.append(min(d, key=d.get))
+    assert set(ids) == {1}, f"frames per --people ID: {np.unique(ids, return_counts=True)}"
+    assert len(ids) >= 0.75 * people[0][1].detected.sum()
+
+
+def test_subject_is_not_taken_for_someone_followed_as_another_person():
+    """Lost, the subject is found again near where they were; a person first seen beyond their
+    reach stays someone else even once the subject's growing reach would include them."""
+    figure = _pose(0, 0)
+    subject = Subject(fps=30.0)
+    for i in range(10):
+        subject.seen(i, figure.pixels + (400 + 5 * i, 300), figure.visibility)
+    stranger = [Pose(figure.pixels + (1200 - 10 * k, 320), figure.visibility) for k in range(40)]
+    for i in range(10, 40):  # the subject is hidden; the stranger walks towards where they were
+        assert subject.pick(i, [stranger[i - 10]]) is None, f"frame {i}: the stranger taken"
+    back = Pose(figure.pixels + (470, 300), figure.visibility)
+    assert subject.pick(40, [stranger[30], back]) == 1
+    # Never seen while the subject was lost, one far away is taken once they could have got there.
+    late = Subject(fps=30.0)
+    late.seen(0, figure.pixels + (400, 300), figure.visibility)
+    assert late.pick(2, [Pose(figure.pixels + (1200, 300), figure.visibility)]) is None
+    assert late.pick(40, [Pose(figure.pixels + (1200, 300), figure.visibility)]) == 0
 
 
 def test_select_by_count_ids_and_unknown_id(crossing):
