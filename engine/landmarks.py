@@ -83,6 +83,7 @@ class PoseDetector:
         self._ms_per_frame = 1000.0 / fps if fps and fps > 0 else 1000.0 / 30.0
         self._last_ms = -1
         self._warm = False
+        self._subject = Subject(fps)  # a lost subject is found again, not someone else
         if holistic:
             self._model = tasks.holistic_landmarker(model, min_detection, min_tracking)
             self._tracker = None
@@ -93,7 +94,6 @@ class PoseDetector:
             self._model = None
             self._tracker = tracker or BlazePoseTracker(pose_bundle(model), min_detection,
                                                         min_tracking)
-            self._subject = Subject(fps)  # a lost subject is found again, not someone else
 
     def close(self) -> None:
         if self._model is not None:
@@ -155,10 +155,16 @@ class PoseDetector:
         if not pose or not world:
             return False
         img = tasks.xyz(pose, N_POSE)
-        track.pixels[i, :, 0] = ox + img[:, 0] * w
-        track.pixels[i, :, 1] = oy + img[:, 1] * h
+        pixels = np.c_[ox + img[:, 0] * w, oy + img[:, 1] * h]
+        visibility = tasks.visibility(pose, N_POSE)
+        # The Tasks graph re-detects a lost person by itself, whoever is in the crop: a pose out of
+        # the subject's reach is someone else's (engine/tracking.Subject), and not recorded.
+        if self._subject.track is not None and self._subject.pick(i, [Pose(pixels, visibility)]) is None:
+            return False
+        self._subject.seen(i, pixels, visibility)
+        track.pixels[i] = pixels
         track.depth_rel[i] = img[:, 2] * w
-        track.visibility[i] = tasks.visibility(pose, N_POSE)
+        track.visibility[i] = visibility
         track.world[i] = tasks.xyz(world, N_POSE)
         track.detected[i] = True
         hands = ((res.left_hand_landmarks, res.left_hand_world_landmarks),
