@@ -104,7 +104,9 @@ def test_holistic_finds_hands_and_face(sports2d_demo):
     info = probe(sports2d_demo)
     frames = _frames(sports2d_demo, info.frame_count)
     t = _track(frames, info.fps, holistic=True)
-    assert t.detected.mean() > 0.9
+    # The man, lost mid-flip, is not seen again until he lands (frames 169-200); the woman
+    # walking past meanwhile is someone else (engine.tracking.Subject): 188 of 230 frames.
+    assert t.detected.mean() > 0.78
     hands = np.isfinite(t.hands[..., 0]).all(axis=-1).sum(axis=0)
     assert (hands > 40).all(), hands
     face = np.isfinite(t.face[..., 0]).all(axis=-1)
