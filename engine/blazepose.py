@@ -39,6 +39,7 @@ from . import cores
 from .bundles import BUILD_COMMAND, unusable
 from .errors import EngineError
 from .mediapipe_tasks import quiet_native_stderr
+from .tracking import upright
 
 DETECTOR, LANDMARKS = "pose_detector.tflite", "pose_landmarks_detector.tflite"
 _DET_SIZE, _LM_SIZE, _HEAT_KERNEL = 224, 256, 7
@@ -299,9 +300,9 @@ class BlazePoseTracker:
 
     def _candidates(self, rgb: np.ndarray, found: list[tuple[float, np.ndarray]], windowed: bool
                     ) -> list[tuple[Roi, tuple]]:
-        """ROI and landmarks of up to _PICK_MAX people: those `found` in the window, then the
-        whole frame's (a lost person may have left the window) unless one of those already
-        lies near them (their hip centres within a fifth of the ROI)."""
+        """ROI and landmarks of up to _PICK_MAX people: those `found` in the window, then (when
+        `windowed`) the whole frame's (a lost person may have left the window) unless one of those
+        already lies near them (their hip centres within a fifth of the ROI)."""
         if windowed:
             found = found + self.detect(rgb)
         rois: list[Roi] = []
@@ -312,13 +313,29 @@ class BlazePoseTracker:
         seen = ((roi, self._landmarks(rgb, roi)) for roi in rois[:_PICK_MAX])
         return [(roi, got) for roi, got in seen if got is not None]
 
+    def _turned(self, image: np.ndarray, origin: np.ndarray) -> list[tuple[float, np.ndarray]]:
+        """Detections in `image` (a window whose top left is `origin` in the frame) looked at upside
+        down, then on either side, their alignment points put back in the frame: BlazePose's
+        detector, trained on upright people, rarely finds someone mid-flip, in a handstand or
+        lying. The landmark model needs no turn: the ROI the points give carries the rotation."""
+        h, w = image.shape[:2]
+        out = []
+        for turns in (2, 1, 3):  # quarter turns anticlockwise, as np.rot90
+            for s, p in self.detect(np.ascontiguousarray(np.rot90(image, turns))):
+                x, y = p[:, 0], p[:, 1]
+                back = {1: (w - y, x), 2: (w - x, h - y), 3: (y, h - x)}[turns]
+                out.append((s, np.stack(back, axis=-1) + origin))
+        return out
+
     def process(self, rgb: np.ndarray, window: tuple[int, int, int, int] | None = None,
                 pick: Callable[[list[PoseFrame]], int | None] | None = None) -> PoseFrame | None:
         """The next video frame (RGB) → the person's landmarks, or None. `window` (x, y, w, h)
         limits where a lost person is looked for. Without `pick` the best detection there is the
         person, as in the legacy graph; with it, the search also looks at the whole frame and
         `pick`, given the landmarks of everyone found (the window's first), says which of them
-        is the person (None: no one)."""
+        is the person (None: no one); if no one, it is asked again about the people the window
+        shows turned (engine.people's follower does the same), lying or upside down ones only:
+        an upright pose found only in a turned view is made of someone's limbs seen sideways."""
         self._t_ns += _FRAME_STEP_NS
         roi, got = self._roi, None
         if roi is None:
@@ -330,6 +347,10 @@ class BlazePoseTracker:
             if pick is not None:
                 seen = self._candidates(rgb, found, window is not None)
                 k = pick([_pose_frame(*g) for _, g in seen]) if seen else None
+                if k is None:
+                    seen = [(r, g) for r, g in self._candidates(rgb, self._turned(image, origin), False)
+                            if not upright(_pose_frame(*g))]
+                    k = pick([_pose_frame(*g) for _, g in seen]) if seen else None
                 if k is None:
                     self.reset()
                     return None

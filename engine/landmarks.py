@@ -124,8 +124,11 @@ class PoseDetector:
         def pick(poses: list[PoseFrame]) -> int | None:
             return self._subject.pick(i, [Pose(p.pixels, p.visibility) for p in poses])
 
-        found = self._tracker.process(rgb, self.crop.window() if self.crop else None,
-                                      pick if self._subject.track is not None else None)
+        window = self.crop.window() if self.crop else None
+        subject = self._subject.track
+        if subject is not None and i - subject.last > 1:
+            window = self._search_window(i, rgb.shape[1], rgb.shape[0]) or window
+        found = self._tracker.process(rgb, window, pick if subject is not None else None)
         if found is None:
             return False
         self._subject.seen(i, found.pixels, found.visibility)
@@ -135,6 +138,16 @@ class PoseDetector:
         track.world[i] = found.world
         track.detected[i] = True
         return True
+
+    def _search_window(self, i: int, width: int, height: int) -> tuple[int, int, int, int] | None:
+        """Where the lost subject is looked for first: near where they were heading, closer than
+        the crop or the whole frame, so that the detector sees them larger (on Sports2D's demo
+        the man is found again 5 frames sooner after his flip, and his first poses then lie 0.01
+        instead of 0.3-0.5 person sizes off the --people track's)."""
+        x, y, w, h = self._subject.search_box(i)
+        x0, y0 = max(int(x), 0), max(int(y), 0)
+        x1, y1 = min(int(x + w), width), min(int(y + h), height)
+        return (x0, y0, x1 - x0, y1 - y0) if x1 - x0 >= 16 and y1 - y0 >= 16 else None
 
     def _process_holistic(self, rgb: np.ndarray, track: LandmarkTrack, i: int) -> bool:
         ox, oy = 0, 0

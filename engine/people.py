@@ -41,7 +41,7 @@ from .errors import Cancelled, EngineError
 from .landmarks import LandmarkTrack
 from .person import SubjectCrop, hog_people
 from .progress import ProgressFn
-from .tracking import MAX_SPEED, VISIBLE, Pose, Track, Tracker, deduplicate, iou, pose_box, size
+from .tracking import MAX_SPEED, VISIBLE, Pose, Track, Tracker, deduplicate, iou, pose_box, size, upright
 from .video import VideoInfo, check_read, frame_timing, stream_frames
 
 FOLLOW_CONFIDENCE = 0.5  # a follower's detection threshold (MediaPipe's default)
@@ -161,15 +161,6 @@ def _mask_others(crop: np.ndarray, origin: tuple[int, int], own: Outline | None,
     out = crop.copy()
     out[mask.astype(bool)] = 128
     return out
-
-
-def upright(pose: Pose) -> bool:
-    """The torso (hips' to shoulders' midpoint) points up, within 45° of the image's vertical."""
-    ok = pose.visibility[[11, 12, 23, 24]] > VISIBLE
-    if not ok.all():
-        return False
-    up = pose.pixels[[11, 12]].mean(axis=0) - pose.pixels[[23, 24]].mean(axis=0)
-    return bool(-up[1] > abs(up[0]))
 
 
 def _tiles(width: int, height: int, side: float = 0.6, overlap: float = 0.25

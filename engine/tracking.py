@@ -65,6 +65,16 @@ def pose_box(pixels: np.ndarray, visibility: np.ndarray) -> tuple[float, float, 
     return (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
 
 
+def upright(pose) -> bool:
+    """The torso (hips' to shoulders' midpoint) of a pose (anything with (33, 2) `pixels` and (33,)
+    `visibility`) points up, within 45° of the image's vertical."""
+    ok = pose.visibility[[11, 12, 23, 24]] > VISIBLE
+    if not ok.all():
+        return False
+    up = pose.pixels[[11, 12]].mean(axis=0) - pose.pixels[[23, 24]].mean(axis=0)
+    return bool(-up[1] > abs(up[0]))
+
+
 def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
     ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
@@ -330,6 +340,14 @@ class Subject:
             return
         self.track.update(i, Pose(pixels, visibility))
         self.track.frames.clear()  # only the latest pose is needed: memory stays flat
+
+    def search_box(self, i: int) -> tuple[float, float, float, float]:
+        """Where a lost subject is looked for at frame i: their predicted box grown on each side by
+        half a person size plus how far they can have gone unseen, at most one more (beyond, the
+        search's look at the whole frame covers them)."""
+        x, y, w, h = self.track.predicted_box(i)
+        reach = (0.5 + min(MAX_SPEED * max(i - self.track.last - 1, 0), 1.0)) * self.track.size
+        return (x - reach, y - reach, w + 2 * reach, h + 2 * reach)
 
     def pick(self, i: int, poses: list[Pose]) -> int | None:
         """Which of frame i's `poses` is the subject (None: none of them); the subject must

@@ -115,6 +115,28 @@ def test_detection_and_regions_in_full_frame_pixels(sports2d_demo):
     assert np.linalg.norm(inside.pixels[[23, 24]].mean(axis=0) - hips) < 5
 
 
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_turned_search_puts_a_turned_person_back_in_the_frame(cam01, turns):
+    """A person lying or upside down (the frame turned `turns` quarter turns) is found by the
+    search's turned views with their alignment points in the turned frame's pixels, where the
+    upright person's points go; the landmarks from that rotated region are the same body's."""
+    rgb = _frames(cam01, 1)[0]
+    h, w = rgb.shape[:2]
+    tracker = BlazePoseTracker(pose_bundle("full"), smooth=False)
+    _, upright_points = tracker.detect(rgb)[0]
+    x, y = upright_points[:, 0], upright_points[:, 1]
+    expected = np.stack({1: (y, w - x), 2: (w - x, h - y), 3: (h - y, x)}[turns], axis=-1)
+    turned = np.ascontiguousarray(np.rot90(rgb, turns))
+    found = tracker._turned(turned, np.zeros(2))
+    best = min(found, key=lambda d: np.linalg.norm(d[1][0] - expected[0]))[1]
+    assert np.linalg.norm(best - expected, axis=-1).max() < 3.0, (best, expected)
+    lying = tracker._landmarks(turned, aligned_roi(best[0], best[1]))
+    upright = tracker._landmarks(rgb, aligned_roi(*upright_points[:2]))
+    ux, uy = upright[0][:33, 0], upright[0][:33, 1]
+    back = np.stack({1: (uy, w - ux), 2: (w - ux, h - uy), 3: (h - uy, ux)}[turns], axis=-1)
+    assert np.median(np.linalg.norm(lying[0][:33, :2] - back, axis=-1)) < 3.0
+
+
 @pytest.mark.parametrize("damage", ["missing model", "garbage model"])
 def test_bad_bundle_is_one_error_naming_the_command(tmp_path, damage):
     bundle = tmp_path / "pose_landmarker_full.task"

@@ -70,7 +70,9 @@ def test_single_person_run_finds_its_subject_again_not_a_passer_by(sports2d_demo
     """A default (single-person) run follows the person it chose, as the --people tracker does:
     the man on the shed is lost mid-flip (near frame 168) while the woman walks past below; before
     engine.tracking.Subject the body's search took her for him (25 frames on frames 100-230), and
-    so did --holistic's Tasks graph, which re-detects by itself (31 frames)."""
+    so did --holistic's Tasks graph, which re-detects by itself (31 frames). The body run finds
+    him again through his flip: 12 of the 17 frames it lost before its search looked near his
+    predicted place and at turned views (220 of 230 frames detected, against 204)."""
     info = probe(sports2d_demo)
     cfg = RunConfig(video=sports2d_demo, height_m=HEIGHT_M, out_dir=tmp_path, holistic=holistic)
     single, _, _ = detect(cfg, info, 0, None, lambda f, m: None, threading.Event())
@@ -81,10 +83,16 @@ def test_single_person_run_finds_its_subject_again_not_a_passer_by(sports2d_demo
         d = {pid: keypoint_distance(t.pixels[i], t.visibility[i], single.pixels[i], single.visibility[i],
                                     size(pose_box(t.pixels[i], t.visibility[i])))
              for pid, t in people if t.detected[i]}
+        if not people[0][1].detected[i] and min(d.values(), default=9.0) >= 1.0:
+            continue  # on no one the --people tracker sees (it lost the man too), not on the woman
         assert d and min(d.values()) < 1.0, f"frame {i}: the pose is nobody's ({d})"
         ids.append(min(d, key=d.get))
     assert set(ids) == {1}, f"frames per --people ID: {np.unique(ids, return_counts=True)}"
     assert len(ids) >= 0.75 * people[0][1].detected.sum()
+    if not holistic:  # lost mid-flip, he is looked for near where he was heading, and turned
+        flip = slice(169, 186)  # frames the body run missed before: 17
+        assert single.detected[flip].sum() >= 10, np.flatnonzero(single.detected[flip]) + 169
+        assert single.detected.sum() >= 0.95 * people[0][1].detected.sum()
 
 
 def test_subject_is_not_taken_for_someone_followed_as_another_person():
