@@ -33,6 +33,7 @@ VISIBLE = 0.5  # a landmark counts for distances and boxes from this visibility 
 _INFEASIBLE = 1e6
 MAX_COAST = 6  # frames a track's prediction extrapolates its velocity
 MAX_SPEED = 0.2  # person sizes per frame
+TORSO_S, TORSO_GROWTH = 2.0, 1.2  # Subject.plausible: the torso's recent longest, and its margin
 
 
 @dataclass
@@ -73,6 +74,13 @@ def upright(pose) -> bool:
         return False
     up = pose.pixels[[11, 12]].mean(axis=0) - pose.pixels[[23, 24]].mean(axis=0)
     return bool(-up[1] > abs(up[0]))
+
+
+def torso_length(pixels: np.ndarray, visibility: np.ndarray) -> float | None:
+    """Pixels from the hips' to the shoulders' midpoint; None unless all four are visible."""
+    if not (visibility[[11, 12, 23, 24]] > VISIBLE).all():
+        return None
+    return float(np.linalg.norm(pixels[[11, 12]].mean(axis=0) - pixels[[23, 24]].mean(axis=0)))
 
 
 def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -332,14 +340,29 @@ class Subject:
         self._rules = Tracker(fps)
         self.track: Track | None = None
         self.others: list[Track] = []
+        self._torso: dict[int, float] = {}  # frame: torso length (pixels), the last TORSO_S seconds
+        self._torso_frames = max(1, int(round(TORSO_S * (fps or 30.0))))
 
     def seen(self, i: int, pixels: np.ndarray, visibility: np.ndarray) -> None:
         """The subject's landmarks (full-frame pixels) at frame i."""
+        if (t := torso_length(pixels, visibility)) is not None:
+            self._torso[i] = t
+        for old in [k for k in self._torso if k <= i - self._torso_frames]:
+            del self._torso[old]
         if self.track is None:
             self.track = Track(1, i, i, pixels.copy(), visibility.copy())
             return
         self.track.update(i, Pose(pixels, visibility))
         self.track.frames.clear()  # only the latest pose is needed: memory stays flat
+
+    def plausible(self, pose: Pose) -> bool:
+        """Whether the pose's torso is no longer than TORSO_GROWTH x the subject's longest of the
+        last TORSO_S seconds: a segment seen in the image shortens as it turns from the camera
+        but cannot grow beyond its length, and the subject's distance barely changes meanwhile.
+        On Sports2D's demo, mid-flip in the sun's glare, BlazePose found the man again with a
+        torso of 165 px against his 120-130 and stretched him for 5 frames (41 m/s markers)."""
+        t = torso_length(pose.pixels, pose.visibility)
+        return t is None or len(self._torso) < 5 or t <= TORSO_GROWTH * max(self._torso.values())
 
     def search_box(self, i: int) -> tuple[float, float, float, float]:
         """Where a lost subject is looked for at frame i: their predicted box grown on each side by
@@ -354,7 +377,7 @@ class Subject:
         have been `seen` before."""
         rules = self._rules
         self.others = [t for t in self.others if i - t.last <= rules.max_gap]
-        mine = [rules.cost(self.track, p, i) for p in poses]
+        mine = [rules.cost(self.track, p, i) if self.plausible(p) else _INFEASIBLE for p in poses]
         theirs = [[rules.cost(t, p, i) for t in self.others] for p in poses]
         feasible = [c for c in range(len(poses))
                     if mine[c] < _INFEASIBLE and mine[c] <= min(theirs[c], default=_INFEASIBLE)]

@@ -70,9 +70,7 @@ def test_single_person_run_finds_its_subject_again_not_a_passer_by(sports2d_demo
     """A default (single-person) run follows the person it chose, as the --people tracker does:
     the man on the shed is lost mid-flip (near frame 168) while the woman walks past below; before
     engine.tracking.Subject the body's search took her for him (25 frames on frames 100-230), and
-    so did --holistic's Tasks graph, which re-detects by itself (31 frames). The body run finds
-    him again through his flip: 12 of the 17 frames it lost before its search looked near his
-    predicted place and at turned views (220 of 230 frames detected, against 204)."""
+    so did --holistic's Tasks graph, which re-detects by itself (31 frames)."""
     info = probe(sports2d_demo)
     cfg = RunConfig(video=sports2d_demo, height_m=HEIGHT_M, out_dir=tmp_path, holistic=holistic)
     single, _, _ = detect(cfg, info, 0, None, lambda f, m: None, threading.Event())
@@ -89,10 +87,16 @@ def test_single_person_run_finds_its_subject_again_not_a_passer_by(sports2d_demo
         ids.append(min(d, key=d.get))
     assert set(ids) == {1}, f"frames per --people ID: {np.unique(ids, return_counts=True)}"
     assert len(ids) >= 0.75 * people[0][1].detected.sum()
-    if not holistic:  # lost mid-flip, he is looked for near where he was heading, and turned
-        flip = slice(169, 186)  # frames the body run missed before: 17
-        assert single.detected[flip].sum() >= 10, np.flatnonzero(single.detected[flip]) + 169
-        assert single.detected.sum() >= 0.95 * people[0][1].detected.sum()
+    if not holistic:
+        # Found again near where he was heading, he is where the --people tracker has him: before,
+        # found by the whole frame's coarse look, he lay 0.3-0.5 person sizes off for 3 frames;
+        # without Subject.plausible, tracked on in the sun's glare, stretched 0.55 off.
+        man = people[0][1]
+        both = np.flatnonzero(single.detected & man.detected)
+        off = [np.median(np.linalg.norm(single.pixels[i] - man.pixels[i], axis=1)[man.visibility[i] > 0.5])
+               / size(pose_box(man.pixels[i], man.visibility[i])) for i in both]
+        assert max(off) < 0.25, [(int(i), round(float(o), 2)) for i, o in zip(both, off) if o >= 0.25]
+        assert single.detected.sum() >= 0.9 * man.detected.sum()
 
 
 def test_subject_is_not_taken_for_someone_followed_as_another_person():
@@ -112,6 +116,19 @@ def test_subject_is_not_taken_for_someone_followed_as_another_person():
     late.seen(0, figure.pixels + (400, 300), figure.visibility)
     assert late.pick(2, [Pose(figure.pixels + (1200, 300), figure.visibility)]) is None
     assert late.pick(40, [Pose(figure.pixels + (1200, 300), figure.visibility)]) == 0
+
+
+def test_subject_is_not_taken_back_stretched():
+    """A pose whose torso is longer than the subject's longest of late (by over a fifth) is not
+    theirs: a segment in the image can shorten as it turns, not grow."""
+    figure = _pose(0, 0)
+    subject = Subject(fps=30.0)
+    for i in range(10):
+        subject.seen(i, figure.pixels + (400, 300), figure.visibility)
+    hips = figure.pixels[[23, 24]].mean(axis=0)
+    for stretch, taken in ((1.1, True), (0.6, True), (1.3, False)):
+        pixels = hips + (figure.pixels - hips) * stretch + (400, 300)
+        assert (subject.pick(12, [Pose(pixels, figure.visibility)]) == 0) is taken, stretch
 
 
 def test_select_by_count_ids_and_unknown_id(crossing):
