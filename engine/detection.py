@@ -28,8 +28,9 @@ def choose_subject(rgb: np.ndarray, cfg: RunConfig, info: VideoInfo, use_roi: bo
         box = (float(x), float(y), float(min(w, info.width - x)), float(min(h, info.height - y)))
         return SubjectCrop.around(box, info.width, info.height), {"method": "roi", "box": list(box)}
     boxes = detect_people(rgb, model=cfg.pose_model, tracker=tracker)
-    if len(boxes) < 2:
-        return None, {"method": "single", "candidates": len(boxes)}
+    if len(boxes) < 2:  # no crop: the tracker looks at the whole frame (the box is a fallback)
+        return None, {"method": "single", "candidates": len(boxes),
+                      **({"box": [round(v, 1) for v in boxes[0]]} if boxes else {})}
     i = pick_subject(boxes, info.width, info.height)
     return (SubjectCrop.around(boxes[i], info.width, info.height),
             {"method": "largest-central", "candidates": len(boxes), "box": [round(v, 1) for v in boxes[i]]})
@@ -59,8 +60,11 @@ def detect(cfg: RunConfig, info: VideoInfo, start: int, stop: int | None,
                 body = None if holistic else BlazePoseTracker(pose_bundle(cfg.pose_model))
                 crop, subject = choose_subject(rgb, cfg, info, use_roi=not further_view,
                                                tracker=body)
+                first = None  # where the one person was seen in the first frame, without a crop
+                if crop is None and subject.get("box"):
+                    first = SubjectCrop.around(tuple(subject["box"]), info.width, info.height)
                 detector = PoseDetector(holistic=holistic, crop=crop, model=cfg.pose_model,
-                                        fps=info.fps, tracker=body)
+                                        fps=info.fps, tracker=body, first=first)
             if idx - start >= track.frames:
                 track.grow(2 * track.frames)
             detector.process(rgb, track, idx - start)

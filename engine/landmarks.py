@@ -9,12 +9,13 @@ import numpy as np
 
 from . import mediapipe_tasks as tasks
 from .person import SubjectCrop
-from .tracking import Pose, Subject
+from .tracking import VISIBLE, Pose, Subject
 
 if TYPE_CHECKING:
     from .blazepose import BlazePoseTracker, PoseFrame
 
 N_POSE, N_HAND, N_FACE = 33, 21, 468
+_REFIND = [11, 12, 23, 24, 25, 26, 27, 28]  # what a lost subject must show to be taken back
 
 
 @dataclass
@@ -76,10 +77,14 @@ class PoseDetector:
 
     def __init__(self, holistic: bool = False, crop: SubjectCrop | None = None,
                  min_detection: float = 0.5, min_tracking: float = 0.5, model: str = "full",
-                 fps: float = 30.0, tracker: BlazePoseTracker | None = None) -> None:
-        """`tracker`: a BlazePoseTracker made already (the person search's), used for the body."""
+                 fps: float = 30.0, tracker: BlazePoseTracker | None = None,
+                 first: SubjectCrop | None = None) -> None:
+        """`tracker`: a BlazePoseTracker made already (the person search's), used for the body.
+        `first`: where the first frame's search saw the one person when there is no crop; the
+        body looks there until it has seen them if the whole frame shows no one."""
         self.holistic = holistic
         self.crop = crop
+        self._first = first
         self._ms_per_frame = 1000.0 / fps if fps and fps > 0 else 1000.0 / 30.0
         self._last_ms = -1
         self._warm = False
@@ -122,13 +127,22 @@ class PoseDetector:
 
     def _process_body(self, rgb: np.ndarray, track: LandmarkTrack, i: int) -> bool:
         def pick(poses: list[PoseFrame]) -> int | None:
-            return self._subject.pick(i, [Pose(p.pixels, p.visibility) for p in poses])
+            # Taken back only nearly whole: 7 of the shoulders, hips, knees and ankles seen. Bodies
+            # half seen mid-flip in Sports2D's glare made 20-56 m/s markers; lost (then bridged
+            # by the gap filling, or left NaN) is better than wrong.
+            whole = [k for k, p in enumerate(poses) if (p.visibility[_REFIND] > VISIBLE).sum() >= 7]
+            k = self._subject.pick(i, [Pose(poses[k].pixels, poses[k].visibility) for k in whole])
+            return None if k is None else whole[k]
 
         window = self.crop.window() if self.crop else None
         subject = self._subject.track
         if subject is not None and i - subject.last > 1:
             window = self._search_window(i, rgb.shape[1], rgb.shape[0]) or window
         found = self._tracker.process(rgb, window, pick if subject is not None else None)
+        if found is None and subject is None and window is None and self._first is not None:
+            # Sports2D's man on the shed is too small for the detector in the whole frame (frames
+            # 0-2, then a coarse first pose at 3); the first frame's search had found him (HOG)
+            found = self._tracker.process(rgb, self._first.window())
         if found is None:
             return False
         self._subject.seen(i, found.pixels, found.visibility)

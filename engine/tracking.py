@@ -360,7 +360,9 @@ class Subject:
         last TORSO_S seconds: a segment seen in the image shortens as it turns from the camera
         but cannot grow beyond its length, and the subject's distance barely changes meanwhile.
         On Sports2D's demo, mid-flip in the sun's glare, BlazePose found the man again with a
-        torso of 165 px against his 120-130 and stretched him for 5 frames (41 m/s markers)."""
+        torso of 165 px against his 120-130 and stretched him for 5 frames (41 m/s markers); the
+        body run's rule of 7 seen leg and trunk points (landmarks.PoseDetector) refuses that
+        find too, and --holistic, which cannot choose among candidates, has only this one."""
         t = torso_length(pose.pixels, pose.visibility)
         return t is None or len(self._torso) < 5 or t <= TORSO_GROWTH * max(self._torso.values())
 
