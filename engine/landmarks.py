@@ -166,8 +166,17 @@ class PoseDetector:
     def _process_holistic(self, rgb: np.ndarray, track: LandmarkTrack, i: int) -> bool:
         ox, oy = 0, 0
         image = rgb
-        if self.crop is not None:
-            ox, oy, w, h = self.crop.window()
+        window = self.crop.window() if self.crop is not None else None
+        subject = self._subject.track
+        search = None
+        if subject is not None and i - subject.last > 1:
+            # The Tasks graph re-detects only when it loses whom it tracks: shown the whole frame
+            # or the crop, it followed Sports2D's woman for 31 frames (each dropped below) while
+            # the man had landed. Shown only where the subject is heading, it detects there.
+            search = self._search_window(i, rgb.shape[1], rgb.shape[0])
+            window = search or window
+        if window is not None:
+            ox, oy, w, h = window
             image = rgb[oy:oy + h, ox:ox + w]
         h, w = image.shape[:2]
         frame = tasks.image(image)
@@ -188,6 +197,8 @@ class PoseDetector:
         # the subject's reach is someone else's (engine/tracking.Subject), and not recorded.
         if self._subject.track is not None and self._subject.pick(i, [Pose(pixels, visibility)]) is None:
             return False
+        if search is not None:  # found there: the graph goes on seeing that image, as a crop
+            self.crop = SubjectCrop(rgb.shape[1], rgb.shape[0], tuple(float(v) for v in search))
         self._subject.seen(i, pixels, visibility)
         track.pixels[i] = pixels
         track.depth_rel[i] = img[:, 2] * w

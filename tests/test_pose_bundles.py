@@ -104,9 +104,10 @@ def test_holistic_finds_hands_and_face(sports2d_demo):
     info = probe(sports2d_demo)
     frames = _frames(sports2d_demo, info.frame_count)
     t = _track(frames, info.fps, holistic=True)
-    # The man, lost mid-flip, is not seen again until he lands (frames 169-200); the woman
-    # walking past meanwhile is someone else (engine.tracking.Subject): 188 of 230 frames.
-    assert t.detected.mean() > 0.78
+    # The man, lost mid-flip, is seen again once he lands (frame ~186); the woman walking past
+    # meanwhile is someone else (engine.tracking.Subject), and the graph is then shown only
+    # where he is heading, or it would follow her to frame 200 (188 of 230 frames): 208.
+    assert t.detected.mean() > 0.85
     hands = np.isfinite(t.hands[..., 0]).all(axis=-1).sum(axis=0)
     assert (hands > 40).all(), hands
     face = np.isfinite(t.face[..., 0]).all(axis=-1)
