@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import mediapipe_tasks as tasks
-from .person import SubjectCrop
+from .person import SubjectCrop, clip_window
 from .tracking import VISIBLE, Pose, Subject
 
 if TYPE_CHECKING:
@@ -159,9 +159,7 @@ class PoseDetector:
         the man is found again 4 frames sooner after his flip, and his first poses then lie within
         0.1 instead of 0.3-0.5 person sizes of the --people track's)."""
         x, y, w, h = self._subject.search_box(i)
-        x0, y0 = max(int(x), 0), max(int(y), 0)
-        x1, y1 = min(int(x + w), width), min(int(y + h), height)
-        return (x0, y0, x1 - x0, y1 - y0) if x1 - x0 >= 16 and y1 - y0 >= 16 else None
+        return clip_window((int(x), int(y), int(x + w) - int(x), int(y + h) - int(y)), width, height)
 
     def _process_holistic(self, rgb: np.ndarray, track: LandmarkTrack, i: int) -> bool:
         ox, oy = 0, 0

@@ -39,7 +39,7 @@ from .blazepose import BlazePoseTracker, PoseFrame
 from .bundles import pose_bundle
 from .errors import Cancelled, EngineError
 from .landmarks import LandmarkTrack
-from .person import SubjectCrop, hog_people
+from .person import SubjectCrop, clip_window, hog_people
 from .progress import ProgressFn
 from .tracking import MAX_SPEED, VISIBLE, Pose, Track, Tracker, deduplicate, iou, pose_box, size, upright
 from .video import VideoInfo, check_read, frame_timing, stream_frames
@@ -95,7 +95,7 @@ class _Follower:
                 others: list[Outline] = ()) -> list[Pose]:
         """This frame's pose of the person, with the `others` (other tracked people) greyed out
         except where they overlap this person's `own` outline."""
-        window = _clip(self.crop.window(), rgb.shape[1], rgb.shape[0])
+        window = clip_window(self.crop.window(), rgb.shape[1], rgb.shape[0])
         if window is None:  # the predicted box left the frame
             self._tracker.reset()
             return []
@@ -173,15 +173,6 @@ def _tiles(width: int, height: int, side: float = 0.6, overlap: float = 0.25
     return [(x, y, s, s) for y in starts(height) for x in starts(width)]
 
 
-def _clip(window: tuple[int, int, int, int], width: int, height: int
-          ) -> tuple[int, int, int, int] | None:
-    """The part of a crop window inside the frame; None when under 16 pixels a side."""
-    x, y, w, h = window
-    x0, y0 = max(0, x), max(0, y)
-    x1, y1 = min(width, x + w), min(height, y + h)
-    return (x0, y0, x1 - x0, y1 - y0) if x1 - x0 >= 16 and y1 - y0 >= 16 else None
-
-
 def _pose(found: PoseFrame, ox: int, oy: int, source: int | None) -> Pose:
     """A tracker's pose, found in an image whose top left is at (ox, oy) in the frame."""
     return Pose(found.pixels + np.float32([ox, oy]), found.visibility, found.depth, found.world,
@@ -227,7 +218,7 @@ class PeopleFinder:
         """Poses in a window of the frame (each image alone), looked at turned `turns` quarter turns
         anticlockwise and put back (a rotation keeps left and right; it only moves the points),
         with `others` greyed out as a follower does."""
-        window = _clip((ox, oy, w, h), rgb.shape[1], rgb.shape[0])
+        window = clip_window((ox, oy, w, h), rgb.shape[1], rgb.shape[0])
         if window is None:
             return []
         ox, oy, w, h = window

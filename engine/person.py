@@ -86,6 +86,15 @@ def pick_subject(boxes: list[Box], width: int, height: int) -> int:
     return int(np.argmax([score(b) for b in boxes]))
 
 
+def clip_window(window: tuple[int, int, int, int], width: int, height: int
+                ) -> tuple[int, int, int, int] | None:
+    """The part of a crop window inside the frame; None when under 16 pixels a side."""
+    x, y, w, h = window
+    x0, y0 = max(0, x), max(0, y)
+    x1, y1 = min(width, x + w), min(height, y + h)
+    return (x0, y0, x1 - x0, y1 - y0) if x1 - x0 >= 16 and y1 - y0 >= 16 else None
+
+
 @dataclass
 class SubjectCrop:
     """A crop window around the subject that moves only when they near its edge (hysteresis).

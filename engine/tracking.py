@@ -66,21 +66,24 @@ def pose_box(pixels: np.ndarray, visibility: np.ndarray) -> tuple[float, float, 
     return (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
 
 
+def _torso(pixels: np.ndarray, visibility: np.ndarray) -> np.ndarray | None:
+    """The hips' midpoint to the shoulders' (image pixels); None unless all four are visible."""
+    if not (visibility[[11, 12, 23, 24]] > VISIBLE).all():
+        return None
+    return pixels[[11, 12]].mean(axis=0) - pixels[[23, 24]].mean(axis=0)
+
+
 def upright(pose) -> bool:
-    """The torso (hips' to shoulders' midpoint) of a pose (anything with (33, 2) `pixels` and (33,)
-    `visibility`) points up, within 45° of the image's vertical."""
-    ok = pose.visibility[[11, 12, 23, 24]] > VISIBLE
-    if not ok.all():
-        return False
-    up = pose.pixels[[11, 12]].mean(axis=0) - pose.pixels[[23, 24]].mean(axis=0)
-    return bool(-up[1] > abs(up[0]))
+    """The torso of a pose (anything with (33, 2) `pixels` and (33,) `visibility`) points up,
+    within 45° of the image's vertical."""
+    up = _torso(pose.pixels, pose.visibility)
+    return up is not None and bool(-up[1] > abs(up[0]))
 
 
 def torso_length(pixels: np.ndarray, visibility: np.ndarray) -> float | None:
     """Pixels from the hips' to the shoulders' midpoint; None unless all four are visible."""
-    if not (visibility[[11, 12, 23, 24]] > VISIBLE).all():
-        return None
-    return float(np.linalg.norm(pixels[[11, 12]].mean(axis=0) - pixels[[23, 24]].mean(axis=0)))
+    up = _torso(pixels, visibility)
+    return None if up is None else float(np.linalg.norm(up))
 
 
 def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
