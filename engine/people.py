@@ -215,24 +215,14 @@ class PeopleFinder:
     def _look(self, rgb: np.ndarray, ox: int, oy: int, w: int, h: int, turns: int = 0,
               source: int | None = None, own: Outline | None = None,
               others: list[Outline] = ()) -> list[Pose]:
-        """Poses in a window of the frame (each image alone), looked at turned `turns` quarter turns
-        anticlockwise and put back (a rotation keeps left and right; it only moves the points),
-        with `others` greyed out as a follower does."""
+        """Poses in a window of the frame (each image alone), the detector shown it turned `turns`
+        quarter turns anticlockwise, with `others` greyed out as a follower does."""
         window = clip_window((ox, oy, w, h), rgb.shape[1], rgb.shape[0])
         if window is None:
             return []
         ox, oy, w, h = window
         crop = _mask_others(rgb[oy:oy + h, ox:ox + w], (ox, oy), own, list(others))
-        image = np.rot90(crop, turns) if turns else crop
-        poses = [_pose(found, 0, 0, source) for found in self._search.people(image, 4)]
-        for p in poses:
-            xr, yr = p.pixels[:, 0].copy(), p.pixels[:, 1].copy()
-            x, y = {0: (xr, yr), 1: (w - yr, xr), 2: (w - xr, h - yr), 3: (yr, h - xr)}[turns % 4]
-            p.pixels = np.c_[ox + x, oy + y].astype(np.float32)
-            if p.world is not None and turns % 4:
-                X, Y = p.world[:, 0].copy(), p.world[:, 1].copy()
-                p.world[:, 0], p.world[:, 1] = {1: (-Y, X), 2: (-X, -Y), 3: (Y, -X)}[turns % 4]
-        return poses
+        return [_pose(found, ox, oy, source) for found in self._search.people(crop, 4, turns)]
 
     def _relook(self, rgb: np.ndarray, follower: _Follower, track_id: int, own: Outline | None,
                 others: list[Outline]) -> list[Pose]:
