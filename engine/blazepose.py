@@ -248,6 +248,7 @@ class BlazePoseTracker:
         # Centred where np.rot90's turned image has its centre, so that the detector sees exactly
         # that image (a pixel off changes its scores by up to 0.2 at this downscale).
         cx, cy = w / 2 - (turns % 4 in (1, 2)), h / 2 - (turns % 4 in (2, 3))
+        pad = np.array([(1 - w / side) / 2, (1 - h / side) / 2])  # the letterbox, as a share of the side
         img = _crop(rgb, cx, cy, side, side, rot, _DET_SIZE, cv2.BORDER_CONSTANT)
         self._det.set_tensor(self._det_in, (img.astype(np.float32) * (2 / 255) - 1)[None])
         self._det.invoke()
@@ -268,11 +269,13 @@ class BlazePoseTracker:
             group = left[iou > 0.3]
             if not group.size:
                 break
-            merged = (points[group] * s[group, None, None]).sum(0) / s[group].sum() - 0.5
-            cos, sin = math.cos(rot), math.sin(rot)  # the crop's frame back into the image's
-            xy = np.stack([cos * merged[:, 0] - sin * merged[:, 1], sin * merged[:, 0] + cos * merged[:, 1]],
-                          axis=-1)
-            out.append((float(s[left[0]]), xy * side + (cx, cy)))
+            merged = (points[group] * s[group, None, None]).sum(0) / s[group].sum()
+            if rot:  # back into the unturned crop's coordinates
+                u, v = merged[:, 0] - 0.5, merged[:, 1] - 0.5
+                cos, sin = math.cos(rot), math.sin(rot)
+                merged = np.stack([cos * u - sin * v, sin * u + cos * v], axis=-1) + 0.5
+            xy = (merged - pad) / (1 - 2 * pad) * (w, h) + (cx - w / 2, cy - h / 2)
+            out.append((float(s[left[0]]), xy))
             left = left[iou <= 0.3]
         return out
 
