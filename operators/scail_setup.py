@@ -9,7 +9,7 @@ from pathlib import Path
 
 import bpy
 
-from .settings import user_folder
+from .settings import folder_path
 
 
 def modules():
@@ -38,11 +38,8 @@ def armature(context: bpy.types.Context, props) -> bpy.types.Object | None:
 
 def output_folder(props, armature: bpy.types.Object) -> Path:
     """Absolute output folder; a blend-relative path in an unsaved file goes to the extension's user
-    folder (settings.user_folder)."""
-    raw = props.output_dir.strip() or "//scail/"
-    if raw.startswith("//") and not bpy.data.filepath:
-        return user_folder("hp3d_scail", re.sub(r"[^\w.-]+", "_", armature.name))
-    return Path(bpy.path.abspath(raw))
+    folder, in the typed folder's name and then the armature's (settings.folder_path)."""
+    return folder_path(props.output_dir, "scail", re.sub(r"[^\w.-]+", "_", armature.name))
 
 
 def stem(armature: bpy.types.Object) -> str:

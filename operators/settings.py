@@ -42,12 +42,18 @@ def file_path(raw: str, folder: str) -> Path:
     return Path(bpy.path.abspath(raw))
 
 
+def folder_path(raw: str, default: str, *under: str) -> Path:
+    """An absolute folder from a path property (empty: `//<default>/`); a blend-relative one in an
+    unsaved file goes to user_folder(<its name>, *under)."""
+    raw = raw.strip() or f"//{default}/"
+    if raw.startswith("//") and not bpy.data.filepath:
+        return user_folder(re.sub(r"[^\w.-]+", "_", raw[2:].strip("/\\")) or default, *under)
+    return Path(bpy.path.abspath(raw))
+
+
 def output_dir(props) -> Path:
     """Absolute output folder; a blend-relative path in an unsaved file goes to user_folder()."""
-    raw = props.output_dir.strip() or "//hp3d_output/"
-    if raw.startswith("//") and not bpy.data.filepath:
-        return user_folder(re.sub(r"[^\w.-]+", "_", raw[2:].strip("/\\")) or "hp3d_output")
-    return Path(bpy.path.abspath(raw))
+    return folder_path(props.output_dir, "hp3d_output")
 
 
 def video_path(props) -> Path:

@@ -10,6 +10,7 @@ import importlib
 import math
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -346,6 +347,18 @@ def test_operator_renders_with_the_panel_settings(engine_run, tmp_path: Path) ->
         _draw_panel()
     finally:
         pkg.unregister()
+
+
+def test_unsaved_file_renders_keep_the_typed_folder_name() -> None:
+    """As the main panel's Output: a blend-relative SCAIL folder in an unsaved file goes to the
+    user folder (the temporary one outside bl_ext.*) under its own name, then the armature's."""
+    _empty_scene()
+    assert not bpy.data.filepath
+    setup = importlib.import_module("humanpose3d.operators.scail_setup")
+    rig, tmp = SimpleNamespace(name="My Rig"), Path(tempfile.gettempdir())
+    assert setup.output_folder(SimpleNamespace(output_dir="//renders/"), rig) == tmp / "renders" / "My_Rig"
+    assert setup.output_folder(SimpleNamespace(output_dir=" "), rig) == tmp / "scail" / "My_Rig"
+    assert setup.output_folder(SimpleNamespace(output_dir="/abs/out"), rig) == Path("/abs/out")
 
 
 def _draw_panel() -> None:
