@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .shoulder_gimbal import GIMBAL_DEG, SPOILED, near_gimbal_lock
+
 # Joint → its groups (right first) and, per component, the axis label (positive direction first).
 JOINTS: dict[str, tuple[str, ...]] = {
     "pelvis": ("pelvis",), "trunk": ("trunk",), "hip": ("hip_r", "hip_l"), "knee": ("knee_r", "knee_l"),
@@ -39,11 +41,6 @@ _JOINT_LABELS = {
     ("trunk", "rot"): "rotation to the left (+) (deg)",
 }
 _MAIN = {"humerothoracic": "elev"}  # the component the overview and the report show (else flexion)
-# The shoulder's Z-X-Y angles: as the abduction nears 90 deg, flexion and rotation turn about one
-# axis (gimbal lock) and swing by 100+ deg (cam01's left arm raised); ISB's Y-X-Y humerothoracic
-# angles are the ones to read there, so those spans are hatched. 1/cos(70 deg): errors x3.
-GIMBAL_DEG = 70.0
-_GIMBAL = {"shoulder": ("abd", ("flex", "rot"))}  # joint: (second angle, the angles it spoils)
 _SIDE = {"r": ("right", "#d62728", "-"), "l": ("left", "#1f77b4", "--"), "": ("", "#2c2c2c", "-")}
 _PX = (1600, 900)
 _DPI = 100
@@ -141,9 +138,8 @@ def _draw_joint(axes: Sequence, joint: str, time_s: np.ndarray,
             ax.plot(time_s, values, style, color=colour, lw=1.6, label=name or joint)
             for a, b in _spans(uncertain.get(side), time_s):
                 ax.axvspan(a, b, color=colour, alpha=0.12, lw=0, gid="uncertain")
-            second, spoiled = _GIMBAL.get(joint, ("", ()))
-            if comp in spoiled:
-                near = np.abs(np.nan_to_num(angles[group][f"{group}_{second}_deg"])) > GIMBAL_DEG
+            near = near_gimbal_lock(angles, group) if comp in SPOILED else None
+            if near is not None:  # hatched: read the humerothoracic angles there
                 for a, b in _spans(near, time_s):
                     ax.axvspan(a, b, facecolor="none", edgecolor=colour, hatch="//", lw=0, alpha=0.35,
                                gid="gimbal")

@@ -15,6 +15,7 @@ import numpy as np
 from .angle_limits import enforce_limits
 from .augment import augment, execution_providers
 from .c3d_io import write_c3d
+from .cleaning import runs
 from .config import RunConfig
 from .errors import Cancelled
 from .isb_angles import ALL_GROUPS, joint_angles
@@ -24,6 +25,7 @@ from .mot import write_mot
 from .number_rows import text_rows
 from .progress import ProgressFn
 from .result import final_files
+from .shoulder_gimbal import near_gimbal_lock
 from .trc import write_trc
 
 # (IK coordinate, ISB column) pairs compared in the side-by-side figure; the model's hip and knee
@@ -146,6 +148,18 @@ def _ik_vs_isb(out: Path, stem: str, time_s: np.ndarray, ik_mot: Path,
     return stats, {"ik_vs_isb_png": rel}
 
 
+def _gimbal_spans(angles: dict[str, dict[str, np.ndarray]], time_s: np.ndarray) -> dict:
+    """{shoulder group: {"frames": n, "spans_s": [[first, last], ...]}}: where its Z-X-Y flexion
+    and rotation are unreliable (engine/shoulder_gimbal.py), for scripts that read the CSV."""
+    out = {}
+    for group in ("shoulder_r", "shoulder_l"):
+        near = near_gimbal_lock(angles, group)
+        if near is not None:
+            out[group] = {"frames": int(near.sum()), "spans_s": [
+                [round(float(time_s[a]), 4), round(float(time_s[b - 1]), 4)] for a, b in runs(near)]}
+    return out
+
+
 _warm: threading.Thread | None = None
 
 
@@ -228,6 +242,7 @@ def run_biomechanics(markers_22: np.ndarray, fps: float, first_frame: int, cfg: 
         angles = joint_angles({n: final[:, k] for k, n in enumerate(FINAL_65)})
         angles, dropped = enforce_limits(angles, int(round(cfg.max_gap_s * fps)))
         record["implausible_angle_frames"] = {g: int(m.sum()) for g, m in dropped.items()}
+        record["near_gimbal_lock"] = _gimbal_spans(angles, time_s)
         lap("angles_s")
         subject = {"video": cfg.video.name, "height (m)": cfg.height_m, "mass (kg)": cfg.mass_kg,
                    "frames": f"{len(time_s)} from video frame {first_frame} at {fps:g} fps",

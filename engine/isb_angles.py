@@ -22,7 +22,8 @@ only the sum of plane and rotation is defined. The rule, stated once: where elev
 defined (held at the ends; 0 if never), elevation is exact, and axial rotation is the measured sum
 less that plane (the difference, near 180°), so the twist of the arm is kept and nothing jumps; the
 humerus those three angles describe lies within the elevation angle of the measured one there.
-Where the Z-X-Y shoulder nears ±90° abduction (its own singularity), read these.
+Where the Z-X-Y shoulder nears ±90° abduction (its own singularity), read these
+(engine/shoulder_gimbal.py says where).
 
 The pelvis is relative to a lab frame with Y vertical and X along the subject's median heading.
 Euler angles are made continuous over time: the decomposition switches to the other equivalent

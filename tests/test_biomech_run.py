@@ -18,6 +18,7 @@ from engine.coords import camera_to_opensim
 from engine.isb_angles import ALL_GROUPS, columns
 from engine.joint_sets import FINAL_65, POSE2SIM_22
 from engine.mot import read_mot
+from engine.shoulder_gimbal import GIMBAL_DEG
 from engine.trc import read_trc
 
 pytestmark = pytest.mark.engine_run
@@ -151,6 +152,24 @@ def test_run_json_records_the_stage(run) -> None:
                  "cam01_report.pdf"):
         assert name in rec["outputs"] and (run.out_dir / name).is_file()
     assert run.files["final_trc"] == run.out_dir / "cam01_final.trc"
+
+
+def test_run_json_lists_where_the_shoulder_nears_gimbal_lock(run) -> None:
+    """The spans the shoulder figure hatches, for scripts that read the CSV: the frames whose Z-X-Y
+    |abduction| passes 70°, as [first, last] seconds (cam01 raises its right arm to about 78°)."""
+    import pandas as pd
+
+    near_lock = json.loads((run.out_dir / "run.json").read_text())["biomechanics"]["near_gimbal_lock"]
+    assert set(near_lock) == {"shoulder_r", "shoulder_l"}
+    for group, got in near_lock.items():
+        df = pd.read_csv(run.out_dir / "joint_angles" / f"cam01_{group}.csv")
+        near = (df[f"{group}_abd_deg"].abs() > GIMBAL_DEG).to_numpy()
+        assert got["frames"] == int(near.sum())
+        t, inside = df["time_s"].to_numpy(), np.zeros(len(df), bool)
+        for first, last in got["spans_s"]:
+            inside |= (t >= first - 1e-3) & (t <= last + 1e-3)
+        assert (inside == near).all(), group
+    assert near_lock["shoulder_r"]["frames"] > 5
 
 
 def test_cli_flags_reach_the_config() -> None:
