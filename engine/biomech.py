@@ -152,7 +152,7 @@ def _gimbal_spans(angles: dict[str, dict[str, np.ndarray]], time_s: np.ndarray) 
     """{shoulder group: {"frames": n, "spans_s": [[first, last], ...]}}: where its Z-X-Y flexion
     and rotation are unreliable (engine/shoulder_gimbal.py), for scripts that read the CSV."""
     out = {}
-    for group in ("shoulder_r", "shoulder_l"):
+    for group in ALL_GROUPS:  # the rule says which groups it concerns
         near = near_gimbal_lock(angles, group)
         if near is not None:
             out[group] = {"frames": int(near.sum()), "spans_s": [

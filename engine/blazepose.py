@@ -244,10 +244,11 @@ class BlazePoseTracker:
         image's); the turn is the crop's, so no turned copy of a large image is made (14 ms)."""
         h, w = rgb.shape[:2]
         side = float(max(w, h))
-        rot = (turns % 4) * math.pi / 2
+        turns %= 4
+        rot = turns * math.pi / 2
         # Centred where np.rot90's turned image has its centre, so that the detector sees exactly
         # that image (a pixel off changes its scores by up to 0.2 at this downscale).
-        cx, cy = w / 2 - (turns % 4 in (1, 2)), h / 2 - (turns % 4 in (2, 3))
+        cx, cy = w / 2 - (turns in (1, 2)), h / 2 - (turns in (2, 3))
         pad = np.array([(1 - w / side) / 2, (1 - h / side) / 2])  # the letterbox, as a share of the side
         img = _crop(rgb, cx, cy, side, side, rot, _DET_SIZE, cv2.BORDER_CONSTANT)
         self._det.set_tensor(self._det_in, (img.astype(np.float32) * (2 / 255) - 1)[None])

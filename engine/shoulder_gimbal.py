@@ -21,4 +21,3 @@ def near_gimbal_lock(angles: Mapping[str, Mapping[str, np.ndarray]], group: str)
     if not group.startswith("shoulder_") or group not in angles:
         return None
     return np.abs(np.nan_to_num(angles[group][f"{group}_abd_deg"])) > GIMBAL_DEG
-
