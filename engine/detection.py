@@ -57,7 +57,7 @@ def detect(cfg: RunConfig, info: VideoInfo, start: int, stop: int | None,
             if detector is None:
                 holistic = cfg.holistic and not further_view
                 # One tracker for the search and the body (each loads the bundle's two models)
-                body = None if holistic else BlazePoseTracker(pose_bundle(cfg.pose_model))
+                body = BlazePoseTracker(pose_bundle(cfg.pose_model))
                 crop, subject = choose_subject(rgb, cfg, info, use_roi=not further_view,
                                                tracker=body)
                 first = None  # where the one person was seen in the first frame, without a crop

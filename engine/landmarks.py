@@ -9,13 +9,17 @@ import numpy as np
 
 from . import mediapipe_tasks as tasks
 from .person import SubjectCrop, clip_window
-from .tracking import VISIBLE, Pose, Subject
+from .tracking import VISIBLE, Pose, Subject, keypoint_distances, pose_box, size
 
 if TYPE_CHECKING:
     from .blazepose import BlazePoseTracker, PoseFrame
 
 N_POSE, N_HAND, N_FACE = 33, 21, 468
 _REFIND = [11, 12, 23, 24, 25, 26, 27, 28]  # what a lost subject must show to be taken back
+# --holistic: Holistic's body is ours within this many person sizes (the same person's two
+# readings lie about 0.01 apart), and a hand is ours when it starts this near one of our wrists.
+SAME_BODY, HAND_REACH = 0.1, 0.08
+_WRISTS = (15, 16)  # our left and right wrist, in track.hands' order
 
 
 @dataclass
@@ -72,8 +76,8 @@ class PoseDetector:
     """One person's landmarks through a video, optionally found inside a subject crop.
 
     The body (lite, full or heavy model) runs on our rebuild of the legacy MediaPipe Pose graph
-    (engine/blazepose.py, LiteRT); `--holistic` (pose, hands, face) on MediaPipe's Tasks API
-    (engine/mediapipe_tasks.py), where the crop is the image it sees."""
+    (engine/blazepose.py, LiteRT), with or without `--holistic`, whose hands and face come from
+    MediaPipe's Tasks API (engine/mediapipe_tasks.py) beside it."""
 
     def __init__(self, holistic: bool = False, crop: SubjectCrop | None = None,
                  min_detection: float = 0.5, min_tracking: float = 0.5, model: str = "full",
@@ -89,16 +93,14 @@ class PoseDetector:
         self._last_ms = -1
         self._warm = False
         self._subject = Subject(fps)  # a lost subject is found again, not someone else
-        if holistic:
-            self._model = tasks.holistic_landmarker(model, min_detection, min_tracking)
-            self._tracker = None
-        else:
+        self._model = tasks.holistic_landmarker(model, min_detection, min_tracking) if holistic else None
+        self._holistic_crop: SubjectCrop | None = None  # Holistic shown only our subject (_hands_and_face)
+        if tracker is None:
             from .blazepose import BlazePoseTracker
             from .bundles import pose_bundle
 
-            self._model = None
-            self._tracker = tracker or BlazePoseTracker(pose_bundle(model), min_detection,
-                                                        min_tracking)
+            tracker = BlazePoseTracker(pose_bundle(model), min_detection, min_tracking)
+        self._tracker = tracker
 
     def close(self) -> None:
         if self._model is not None:
@@ -119,8 +121,9 @@ class PoseDetector:
 
     def process(self, rgb: np.ndarray, track: LandmarkTrack, i: int) -> bool:
         """Detect on one RGB frame (row i of the run) and store the result at row i of `track`."""
-        found = self._process_body(rgb, track, i) if self._tracker is not None \
-            else self._process_holistic(rgb, track, i)
+        found = self._process_body(rgb, track, i)
+        if found and self._model is not None:
+            self._hands_and_face(rgb, track, i)
         if found and self.crop is not None:
             self.crop.update(track.pixels[i], track.visibility[i] > 0.5)
         return found
@@ -161,57 +164,56 @@ class PoseDetector:
         x, y, w, h = self._subject.search_box(i)
         return clip_window((int(x), int(y), int(x + w) - int(x), int(y + h) - int(y)), width, height)
 
-    def _process_holistic(self, rgb: np.ndarray, track: LandmarkTrack, i: int) -> bool:
-        ox, oy = 0, 0
-        image = rgb
-        window = self.crop.window() if self.crop is not None else None
-        subject = self._subject.track
-        search = None
-        if subject is not None and i - subject.last > 1:
-            # The Tasks graph re-detects only when it loses whom it tracks: shown the whole frame
-            # or the crop, it followed Sports2D's woman for 31 frames (each dropped below) while
-            # the man had landed. Shown only where the subject is heading, it detects there.
-            search = self._search_window(i, rgb.shape[1], rgb.shape[0])
-            window = search or window
-        if window is not None:
-            ox, oy, w, h = window
+    def _hands_and_face(self, rgb: np.ndarray, track: LandmarkTrack, i: int) -> None:
+        """--holistic: MediaPipe's Holistic (Tasks API) on the same frame, for the hands and the
+        face of our body (row i, found already). Its own body, 4-6 px from ours and lost where ours
+        is not (Sports2D frames 0-6 and 169-181; cam02 68 mm PA-MPJPE against 55), only tells
+        whose hands it found: each hand hangs on the wrist of ours it starts at, the face on a
+        body that is ours. Shown someone else, or no one, the graph sees from then on only a
+        window around our subject (it re-detects only when it loses whom it tracks)."""
+        ours, seen = track.pixels[i], track.visibility[i]
+        if self._holistic_crop is not None:
+            self._holistic_crop.update(ours, seen > VISIBLE)
+        crop = self._holistic_crop or self.crop
+        ox, oy, image = 0, 0, rgb
+        if crop is not None:
+            ox, oy, w, h = crop.window()
             image = rgb[oy:oy + h, ox:ox + w]
         h, w = image.shape[:2]
-        frame = tasks.image(image)
-        ts = self._timestamp(i)
+        frame, ts = tasks.image(image), self._timestamp(i)
         if self._warm:
             res = self._model.detect_for_video(frame, ts)
         else:  # the first call initialises the delegates, which log at native level
             with tasks.quiet_native_stderr():
                 res = self._model.detect_for_video(frame, ts)
             self._warm = True
-        pose, world = res.pose_landmarks, res.pose_world_landmarks
-        if not pose or not world:
-            return False
-        img = tasks.xyz(pose, N_POSE)
-        pixels = np.c_[ox + img[:, 0] * w, oy + img[:, 1] * h]
-        visibility = tasks.visibility(pose, N_POSE)
-        # The Tasks graph re-detects a lost person by itself, whoever is in the crop: a pose out of
-        # the subject's reach is someone else's (engine/tracking.Subject), and not recorded.
-        if self._subject.track is not None and self._subject.pick(i, [Pose(pixels, visibility)]) is None:
-            return False
-        if search is not None:  # found there: the graph goes on seeing that image, as a crop
-            self.crop = SubjectCrop(rgb.shape[1], rgb.shape[0], tuple(float(v) for v in search))
-        self._subject.seen(i, pixels, visibility)
-        track.pixels[i] = pixels
-        track.depth_rel[i] = img[:, 2] * w
-        track.visibility[i] = visibility
-        track.world[i] = tasks.xyz(world, N_POSE)
-        track.detected[i] = True
+        scale = size(pose_box(ours, seen))
+        apart = (np.inf, np.inf)  # Holistic's body from ours: as labelled, and sides exchanged
+        if res.pose_landmarks:
+            img = tasks.xyz(res.pose_landmarks, N_POSE)
+            theirs = np.c_[ox + img[:, 0] * w, oy + img[:, 1] * h]
+            vis = tasks.visibility(res.pose_landmarks, N_POSE)
+            apart = keypoint_distances(ours, seen, theirs, vis, scale)
+        if min(apart) > SAME_BODY:
+            if self._holistic_crop is None:
+                self._holistic_crop = SubjectCrop.around(pose_box(ours, seen), rgb.shape[1], rgb.shape[0])
+            return
+        # Holistic finds each hand from its own body's wrist: where that body reads the person the
+        # other way round (seen from behind), its left hand is on our right wrist. A hand that does
+        # not start at that wrist (both of its hands found on one, say) is not taken.
+        swap = apart[1] < apart[0]
         hands = ((res.left_hand_landmarks, res.left_hand_world_landmarks),
                  (res.right_hand_landmarks, res.right_hand_world_landmarks))
-        for side, (hand, hand_world) in enumerate(hands):
-            if hand:
-                xyz = tasks.xyz(hand, N_HAND)
-                track.hands[i, side] = np.c_[ox + xyz[:, 0] * w, oy + xyz[:, 1] * h, xyz[:, 2] * w]
-                if hand_world:  # metric, camera-aligned axes (within 2-4 deg on the demos)
-                    track.hands_world[i, side] = tasks.xyz(hand_world, N_HAND)
+        for side, (hand, hand_world) in enumerate(hands[::-1] if swap else hands):
+            if not hand:
+                continue
+            xyz = tasks.xyz(hand, N_HAND)
+            px = np.c_[ox + xyz[:, 0] * w, oy + xyz[:, 1] * h, xyz[:, 2] * w]
+            if np.linalg.norm(px[0, :2] - ours[_WRISTS[side]]) > HAND_REACH * scale:
+                continue
+            track.hands[i, side] = px
+            # metric, camera-aligned axes (within 2-4 deg on the demos)
+            track.hands_world[i, side] = tasks.xyz(hand_world, N_HAND) if hand_world else np.nan
         if res.face_landmarks:
             xyz = tasks.xyz(res.face_landmarks, N_FACE)  # the mesh; the bundle's iris slots are empty
             track.face[i] = np.c_[ox + xyz[:, 0] * w, oy + xyz[:, 1] * h, xyz[:, 2] * w]
-        return True

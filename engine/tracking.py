@@ -112,9 +112,15 @@ def keypoint_distance(a_px: np.ndarray, a_vis: np.ndarray, b_px: np.ndarray, b_v
     """Visibility-weighted mean landmark distance in units of `scale`, the smaller of as labelled
     and with b's left and right exchanged (MediaPipe flips them on a person seen from behind);
     inf when the two poses share fewer than 3 visible landmarks."""
+    return min(keypoint_distances(a_px, a_vis, b_px, b_vis, scale))
+
+
+def keypoint_distances(a_px: np.ndarray, a_vis: np.ndarray, b_px: np.ndarray, b_vis: np.ndarray,
+                       scale: float) -> tuple[float, float]:
+    """`keypoint_distance` as labelled and with b's left and right exchanged, both."""
     mirror = list(MP_MIRROR)
-    return min(_distance(a_px, a_vis, b_px, b_vis, scale),
-               _distance(a_px, a_vis, b_px[mirror], b_vis[mirror], scale))
+    return (_distance(a_px, a_vis, b_px, b_vis, scale),
+            _distance(a_px, a_vis, b_px[mirror], b_vis[mirror], scale))
 
 
 def _distance(a_px: np.ndarray, a_vis: np.ndarray, b_px: np.ndarray, b_vis: np.ndarray,
