@@ -17,7 +17,8 @@ from test_bad_inputs import assert_failed_cleanly
 
 from engine import bundles
 from engine.errors import EngineError
-from engine.landmarks import HAND_REACH, LandmarkTrack, PoseDetector
+from engine.holistic import HAND_REACH
+from engine.landmarks import LandmarkTrack, PoseDetector
 from engine.tflite_metadata import has_metadata, output_shapes
 from engine.tracking import pose_box, size
 from engine.video import probe, stream_frames
