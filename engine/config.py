@@ -174,9 +174,6 @@ class RunConfig:
                               "cameras follow the largest person")
         if self.roi is not None:
             raise EngineError("--roi picks one person; it cannot be combined with --people")
-        if self.holistic:
-            raise EngineError("--holistic tracks one person's hands and face; it cannot be combined "
-                              "with --people")
 
     def _validate_views(self) -> None:
         if self.views and self.calib is None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -38,6 +39,7 @@ import numpy as np
 from .blazepose import BlazePoseTracker, PoseFrame
 from .bundles import pose_bundle
 from .errors import Cancelled, EngineError
+from .holistic import HolisticFollower
 from .landmarks import LandmarkTrack
 from .person import SubjectCrop, clip_window, hog_people
 from .progress import ProgressFn
@@ -184,9 +186,11 @@ class PeopleFinder:
     `tracks`)."""
 
     def __init__(self, info: VideoInfo, model: str = "full", max_gap_s: float = 0.5,
-                 search_s: float = 0.25) -> None:
+                 search_s: float = 0.25, holistic: bool = False) -> None:
         self.info = info
         self.model = model
+        self.holistic = holistic
+        self._holistic: dict[int, HolisticFollower] = {}  # --holistic: each track's own graph
         self.tracker = Tracker(info.fps, max_gap_s=max_gap_s)
         self.search_every = max(1, int(round(search_s * (info.fps or 30.0))))
         self._followers: dict[int, _Follower] = {}
@@ -195,6 +199,9 @@ class PeopleFinder:
 
     def close(self) -> None:
         self._followers.clear()
+        for follower in self._holistic.values():
+            follower.close()
+        self._holistic.clear()
 
     def _find(self, rgb: np.ndarray, known: list[Pose]) -> list[Pose]:
         """People in the whole frame and in overlapping tiles of it (each image alone; in a tile a small
@@ -275,8 +282,25 @@ class PeopleFinder:
         def fit(p: Pose) -> float:  # how well a pose found by a track's crop fits that track
             return self.tracker.cost(tracks[p.source], p, i) if p.source in tracks else 0.0
         assigned = self.tracker.step(i, deduplicate(poses, fit))
+        if self.holistic:
+            self._hands_and_faces(rgb, i, assigned)
         self._steer(i, assigned)
         return assigned
+
+    def _hands_and_faces(self, rgb: np.ndarray, i: int, assigned: dict[int, Pose]) -> None:
+        """--holistic: each person's own Holistic graph, shown a window that follows them with the
+        others greyed out (as their body's follower is), adds their hands and face to their pose."""
+        shapes = {tid: outline(p.pixels, p.visibility, size(p.box)) for tid, p in assigned.items()}
+        for tid, pose in assigned.items():
+            follower = self._holistic.get(tid)
+            if follower is None:
+                crop = SubjectCrop.around(pose.box, self.info.width, self.info.height)
+                follower = self._holistic[tid] = HolisticFollower(self.model, self.info.fps, crop=crop)
+            others = [o for t, o in shapes.items() if t != tid and o is not None]
+            parts = follower.process(rgb, i, pose.pixels, pose.visibility,
+                                     mask=partial(_mask_others, own=shapes[tid], others=others))
+            if parts is not None:
+                pose.hands, pose.hands_world, pose.face = parts.hands, parts.hands_world, parts.face
 
     def _steer(self, i: int, assigned: dict[int, Pose]) -> None:
         """Followers follow their track's assigned pose; new tracks get one, ended tracks lose theirs."""
@@ -284,6 +308,9 @@ class PeopleFinder:
         for tid in list(self._followers):
             if tid not in live:
                 del self._followers[tid]
+        for tid in list(self._holistic):
+            if tid not in live:
+                self._holistic.pop(tid).close()
         for tid, track in live.items():
             pose = assigned.get(tid)
             follower = self._followers.get(tid)
@@ -298,14 +325,19 @@ class PeopleFinder:
         `min_frames` frames and, typically, at least the search's smallest person, IDs 1, 2, ...
         by first appearance."""
         smallest = MIN_PERSON * min(self.info.width, self.info.height)
-        return [(t.id, to_landmarks(t, frames)) for t in self.tracker.finished(min_frames, smallest)]
+        return [(t.id, to_landmarks(t, frames, self.holistic))
+                for t in self.tracker.finished(min_frames, smallest)]
 
 
-def to_landmarks(track: Track, frames: int) -> LandmarkTrack:
-    out = LandmarkTrack(frames)
+def to_landmarks(track: Track, frames: int, holistic: bool = False) -> LandmarkTrack:
+    out = LandmarkTrack(frames, holistic=holistic)
     for i, p in track.frames.items():
         if i >= frames:
             continue
+        if holistic and p.hands is not None:
+            out.hands[i], out.hands_world[i] = p.hands, p.hands_world
+            if p.face is not None:
+                out.face[i] = p.face
         out.pixels[i] = p.pixels
         out.visibility[i] = p.visibility
         if p.depth_rel is not None:
@@ -318,13 +350,14 @@ def to_landmarks(track: Track, frames: int) -> LandmarkTrack:
 
 def track_people(info: VideoInfo, start: int, stop: int | None, model: str = "full",
                  max_gap_s: float = 0.5, progress: ProgressFn | None = None,
-                 cancel: threading.Event | None = None) -> tuple[list[tuple[int, LandmarkTrack]], dict]:
+                 cancel: threading.Event | None = None,
+                 holistic: bool = False) -> tuple[list[tuple[int, LandmarkTrack]], dict]:
     """Everyone in frames [start, stop) of the video: [(ID, LandmarkTrack)] by first appearance,
-    and the frames' timing (video.frame_timing)."""
+    and the frames' timing (video.frame_timing); with their hands and faces for `holistic`."""
     cancel = cancel or threading.Event()
     progress = progress or (lambda f, m: None)
     expected = max((stop if stop is not None else info.frame_count) - start, 1)
-    finder = PeopleFinder(info, model=model, max_gap_s=max_gap_s)
+    finder = PeopleFinder(info, model=model, max_gap_s=max_gap_s, holistic=holistic)
     times: list[float] = []
     n = 0
     try:

@@ -48,7 +48,8 @@ def run_people(cfg: RunConfig, progress: ProgressFn | None = None,
     start, stop = resolve_range(info, cfg.frames)
     report(0.0, "reading video")
     people, timing = track_people(info, start, stop, model=cfg.pose_model, max_gap_s=TRACK_GAP_S,
-                                  progress=lambda f, m: report(_TRACKING_SHARE * f, m), cancel=cancel)
+                                  progress=lambda f, m: report(_TRACKING_SHARE * f, m), cancel=cancel,
+                                  holistic=cfg.holistic)
     tracking_s = time.perf_counter() - t0
     chosen = select(people, spec)  # an unknown ID fails here, before anything is written
     heights, masses = dict(cfg.person_heights), dict(cfg.person_masses)

@@ -45,6 +45,9 @@ class Pose:
     depth_rel: np.ndarray | None = None  # (33,)
     world: np.ndarray | None = None  # (33, 3)
     source: int | None = None  # the track whose own crop found it; None: the frame-wide search
+    hands: np.ndarray | None = None  # --holistic (engine/holistic.Parts): (2, 21, 3) left, right
+    hands_world: np.ndarray | None = None  # (2, 21, 3)
+    face: np.ndarray | None = None  # (468, 3)
 
     @property
     def box(self) -> tuple[float, float, float, float]:

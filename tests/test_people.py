@@ -242,14 +242,48 @@ def test_cli_people_bad_value(sports2d_demo, tmp_path, value):
     assert leftovers(tmp_path / "o") == []
 
 
-def test_people_with_roi_or_holistic_is_refused(sports2d_demo, tmp_path):
+def test_people_with_roi_is_refused(sports2d_demo, tmp_path):
     from engine.config import RunConfig
 
     with pytest.raises(EngineError, match="--roi"):
         RunConfig(video=sports2d_demo, height_m=1.7, roi=(0, 0, 10, 10), people="all")
-    with pytest.raises(EngineError, match="--holistic"):
-        RunConfig(video=sports2d_demo, height_m=1.7, holistic=True, people="2")
     assert RunConfig(video=sports2d_demo, height_m=1.7, roi=(0, 0, 10, 10)).people == "largest"
+
+
+def test_people_holistic_hangs_everyones_hands_on_their_own_wrists(crossing):
+    """--people with --holistic: each person's own Holistic graph, shown a window around them with
+    the other greyed out, adds their hands; IDs and bodies stay the body tracker's, bit for bit."""
+    from engine.holistic import HAND_REACH
+
+    info, people = crossing
+    hol, _ = track_people(info, *CROSSING, holistic=True)
+    assert [pid for pid, _ in hol] == [pid for pid, _ in people]
+    for (pid, body), (_, t) in zip(people, hol):
+        np.testing.assert_array_equal(t.pixels, body.pixels)
+        found = np.isfinite(t.hands[..., 0]).all(axis=-1)  # (frames, left/right)
+        assert found.sum() >= 15, (pid, found.sum(axis=0))  # measured 39 and 24 of 2 x 26
+        for side, wrist in enumerate((15, 16)):
+            for i in np.flatnonzero(found[:, side]):
+                gap = np.linalg.norm(t.hands[i, side, 0, :2] - t.pixels[i, wrist]) / size(
+                    pose_box(t.pixels[i], t.visibility[i]))
+                assert gap <= HAND_REACH, f"person {pid}, frame {i}: hand {side} {gap:.2f} from its wrist"
+
+
+def test_people_holistic_run_writes_each_persons_hands(sports2d_demo, tmp_path):
+    """`engine run --people all --holistic`: every person's folder has their hands in metres (the
+    woman's left hand, found in one frame, is dropped as a run under 0.1 s)."""
+    proc = run_cli("run", sports2d_demo, "--height", "1.7", "--people", "all", "--holistic",
+                   "--frames", f"{CROSSING[0]}:{CROSSING[1]}", "--no-angles", "--out", tmp_path, "--quiet",
+                   timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    folder = tmp_path / sports2d_demo.stem
+    record = json.loads((folder / "run.json").read_text())
+    assert [p["id"] for p in record["people"]] == [1, 2]
+    for person in record["people"]:
+        sub = folder / person["folder"]
+        hands = np.load(sub / f"{sports2d_demo.stem}_markers.npz")["hands_camera"]
+        found = np.isfinite(hands[..., 0]).all(axis=-1).sum(axis=0)  # frames per hand
+        assert found.sum() >= 10, f"person {person['id']}: hands found in {found} frames"
 
 
 def test_largest_is_todays_run(cam01_run, cam01, tmp_path):
