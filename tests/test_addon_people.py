@@ -1,5 +1,6 @@
-"""A multi-person result (--people all) in Blender: one armature and one camera per person, named
-and coloured by ID, standing apart in one shared world; the Import operator builds them all."""
+"""A multi-person result (--people all --holistic) in Blender: one armature and one camera per
+person, named and coloured by ID, standing apart in one shared world, each with the fingers of
+their own hands; the Import operator builds them all."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from conftest import HEIGHT_M, load_headless  # noqa: E402
 
 load_headless().load_package()
 build = importlib.import_module("humanpose3d.scene.build")
+keyframes = importlib.import_module("humanpose3d.scene.keyframes")
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +25,7 @@ def people_folder(sports2d_demo, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("people") / "out"
     res = run(RunConfig(video=sports2d_demo, height_m=HEIGHT_M, out_dir=out, frames=(118, 130),
-                        people="all", angle_plots=False), cancel=threading.Event())
+                        people="all", angle_plots=False, holistic=True), cancel=threading.Event())
     assert [r.out_dir.name for r in res.people] == ["person_1", "person_2"]
     return res.out_dir
 
@@ -38,6 +40,11 @@ def test_one_armature_and_camera_per_person(addon, people_folder):
     assert cams == [f"HP3D_{stem}_person_1_camera", f"HP3D_{stem}_person_2_camera"]
     a1, a2 = (bpy.data.objects[n] for n in arms)
     assert a1["hp3d_person"] == 1 and a2["hp3d_person"] == 2
+    for arm in (a1, a2):  # each person's own hands: finger bones, keyed
+        fingers = [b.name for b in arm.data.bones if b.name.startswith("f_index")]
+        assert fingers, f"{arm.name} has no finger bones"
+        keyed = {fc.data_path for fc in keyframes.fcurve_collection(arm) if "f_index" in fc.data_path}
+        assert keyed, f"{arm.name}'s fingers are not keyed"
     assert tuple(a1.color) != tuple(a2.color)
     bone_colour = tuple(a1.data.bones[0].color.custom.normal)
     assert bone_colour == pytest.approx(build.person_colour(1)[:3], abs=1 / 255)
