@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .holistic import N_FACE, N_HAND, HolisticFollower
+from .holistic import N_FACE, N_HAND, HolisticFollower, Parts
 from .person import SubjectCrop, clip_window
 from .tracking import VISIBLE, Pose, Subject
 
@@ -46,6 +46,12 @@ class LandmarkTrack:
             self.face = np.full((t, N_FACE, 3), np.nan, np.float32)
 
     _ARRAYS = ("pixels", "depth_rel", "visibility", "world", "detected", "hands", "hands_world", "face")
+
+    def add_parts(self, i: int, parts: Parts) -> None:
+        """Row i's hands and face, as --holistic hung them on its body (engine/holistic.py)."""
+        self.hands[i], self.hands_world[i] = parts.hands, parts.hands_world
+        if parts.face is not None:
+            self.face[i] = parts.face
 
     def grow(self, n: int) -> None:
         """Make room for n frames (the stream is longer than its container declared); the new
@@ -110,9 +116,7 @@ class PoseDetector:
         if found and self._holistic is not None:  # hands and face for the body found
             parts = self._holistic.process(rgb, i, track.pixels[i], track.visibility[i], self.crop)
             if parts is not None:
-                track.hands[i], track.hands_world[i] = parts.hands, parts.hands_world
-                if parts.face is not None:
-                    track.face[i] = parts.face
+                track.add_parts(i, parts)
         if found and self.crop is not None:
             self.crop.update(track.pixels[i], track.visibility[i] > 0.5)
         return found

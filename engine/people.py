@@ -297,10 +297,8 @@ class PeopleFinder:
                 crop = SubjectCrop.around(pose.box, self.info.width, self.info.height)
                 follower = self._holistic[tid] = HolisticFollower(self.model, self.info.fps, crop=crop)
             others = [o for t, o in shapes.items() if t != tid and o is not None]
-            parts = follower.process(rgb, i, pose.pixels, pose.visibility,
-                                     mask=partial(_mask_others, own=shapes[tid], others=others))
-            if parts is not None:
-                pose.hands, pose.hands_world, pose.face = parts.hands, parts.hands_world, parts.face
+            pose.parts = follower.process(rgb, i, pose.pixels, pose.visibility,
+                                          mask=partial(_mask_others, own=shapes[tid], others=others))
 
     def _steer(self, i: int, assigned: dict[int, Pose]) -> None:
         """Followers follow their track's assigned pose; new tracks get one, ended tracks lose theirs."""
@@ -334,10 +332,8 @@ def to_landmarks(track: Track, frames: int, holistic: bool = False) -> LandmarkT
     for i, p in track.frames.items():
         if i >= frames:
             continue
-        if holistic and p.hands is not None:
-            out.hands[i], out.hands_world[i] = p.hands, p.hands_world
-            if p.face is not None:
-                out.face[i] = p.face
+        if holistic and p.parts is not None:
+            out.add_parts(i, p.parts)
         out.pixels[i] = p.pixels
         out.visibility[i] = p.visibility
         if p.depth_rel is not None:

@@ -23,11 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from .joint_sets import MP_MIRROR
+
+if TYPE_CHECKING:
+    from .holistic import Parts
 
 VISIBLE = 0.5  # a landmark counts for distances and boxes from this visibility on
 _INFEASIBLE = 1e6
@@ -45,9 +49,7 @@ class Pose:
     depth_rel: np.ndarray | None = None  # (33,)
     world: np.ndarray | None = None  # (33, 3)
     source: int | None = None  # the track whose own crop found it; None: the frame-wide search
-    hands: np.ndarray | None = None  # --holistic (engine/holistic.Parts): (2, 21, 3) left, right
-    hands_world: np.ndarray | None = None  # (2, 21, 3)
-    face: np.ndarray | None = None  # (468, 3)
+    parts: Parts | None = None  # --holistic: the hands and face hung on this body
 
     @property
     def box(self) -> tuple[float, float, float, float]:

@@ -168,6 +168,19 @@ def leftovers(folder: Path) -> list[Path]:
     return sorted(folder.rglob("*")) if folder.exists() else []
 
 
+def assert_hands_on_wrists(track, who: str = "") -> None:
+    """Every hand a --holistic track kept starts at its own side's wrist of that track's body
+    (within engine/holistic.HAND_REACH person sizes)."""
+    from engine.holistic import _WRISTS, HAND_REACH
+    from engine.tracking import pose_box, size
+
+    for side, wrist in enumerate(_WRISTS):
+        for i in np.flatnonzero(np.isfinite(track.hands[:, side, 0, 0])):
+            gap = np.linalg.norm(track.hands[i, side, 0, :2] - track.pixels[i, wrist]) / size(
+                pose_box(track.pixels[i], track.visibility[i]))
+            assert gap <= HAND_REACH, f"{who}frame {i}: hand {side} (0 left) is {gap:.2f} from its wrist"
+
+
 def assert_one_error_line(stderr: str) -> str:
     """stderr is a single non-empty `error: ...` line without a traceback; returns it."""
     assert "Traceback" not in stderr, stderr

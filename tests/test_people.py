@@ -9,7 +9,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import HEIGHT_M, assert_one_error_line, leftovers, run_cli
+from conftest import HEIGHT_M, assert_hands_on_wrists, assert_one_error_line, leftovers, run_cli
 
 from engine.config import RunConfig
 from engine.detection import detect
@@ -253,8 +253,6 @@ def test_people_with_roi_is_refused(sports2d_demo, tmp_path):
 def test_people_holistic_hangs_everyones_hands_on_their_own_wrists(crossing):
     """--people with --holistic: each person's own Holistic graph, shown a window around them with
     the other greyed out, adds their hands; IDs and bodies stay the body tracker's, bit for bit."""
-    from engine.holistic import HAND_REACH
-
     info, people = crossing
     hol, _ = track_people(info, *CROSSING, holistic=True)
     assert [pid for pid, _ in hol] == [pid for pid, _ in people]
@@ -262,11 +260,7 @@ def test_people_holistic_hangs_everyones_hands_on_their_own_wrists(crossing):
         np.testing.assert_array_equal(t.pixels, body.pixels)
         found = np.isfinite(t.hands[..., 0]).all(axis=-1)  # (frames, left/right)
         assert found.sum() >= 15, (pid, found.sum(axis=0))  # measured 39 and 24 of 2 x 26
-        for side, wrist in enumerate((15, 16)):
-            for i in np.flatnonzero(found[:, side]):
-                gap = np.linalg.norm(t.hands[i, side, 0, :2] - t.pixels[i, wrist]) / size(
-                    pose_box(t.pixels[i], t.visibility[i]))
-                assert gap <= HAND_REACH, f"person {pid}, frame {i}: hand {side} {gap:.2f} from its wrist"
+        assert_hands_on_wrists(t, f"person {pid}, ")
 
 
 def test_people_holistic_run_writes_each_persons_hands(sports2d_demo, tmp_path):

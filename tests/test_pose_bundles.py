@@ -12,15 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, _package_file, cli_env, run_cli
+from conftest import REPO_ROOT, _package_file, assert_hands_on_wrists, cli_env, run_cli
 from test_bad_inputs import assert_failed_cleanly
 
 from engine import bundles
 from engine.errors import EngineError
-from engine.holistic import HAND_REACH
 from engine.landmarks import LandmarkTrack, PoseDetector
 from engine.tflite_metadata import has_metadata, output_shapes
-from engine.tracking import pose_box, size
 from engine.video import probe, stream_frames
 
 MODELS = REPO_ROOT / "models"
@@ -145,11 +143,7 @@ def test_holistic_adds_hands_to_the_default_body_on_its_own_wrists():
     np.testing.assert_array_equal(hol.world, body.world)
     found = np.isfinite(hol.hands[..., 0]).all(axis=-1)  # (frames, left/right)
     assert found.sum() >= 30 and found.any(axis=0).all(), found.sum(axis=0)
-    for side, wrist in enumerate((15, 16)):
-        for i in np.flatnonzero(found[:, side]):
-            person = size(pose_box(hol.pixels[i], hol.visibility[i]))
-            gap = np.linalg.norm(hol.hands[i, side, 0, :2] - hol.pixels[i, wrist]) / person
-            assert gap <= HAND_REACH, f"frame {i}: hand {side} (0 left) is {gap:.2f} from its wrist"
+    assert_hands_on_wrists(hol)
 
 
 def test_missing_bundle_is_one_line_naming_the_command(cam01, tmp_path, monkeypatch):

@@ -50,18 +50,6 @@ def test_fit_brings_markers_closer_to_the_2d_landmarks(cam01_run):
     assert np.nanmedian(res.recon.reprojection_px[seen]) < 0.8 * np.nanmedian(raw[seen])
 
 
-def test_mirrored_stretch_is_found_and_undone(cam01_run):
-    track = cam01_run.result.track
-    assert not detect_mirrored(track)[track.detected].any(), "cam01 has no mirrored frames"
-    broken = type(track)(track.frames)
-    broken.world[:], broken.pixels[:], broken.detected[:] = track.world, track.pixels, track.detected
-    flip = np.zeros(track.frames, bool)
-    flip[20:35] = True
-    broken.world[flip] = mirrored_world(track.world[flip])
-    broken.pixels[flip] = track.pixels[flip][:, MP_MIRROR]
-    np.testing.assert_array_equal(detect_mirrored(broken), flip & track.detected)
-
-
 def _mirrored(track, flip: np.ndarray):
     """A copy of `track` (world and pixels) read the other way on the frames `flip` marks."""
     broken = type(track)(track.frames)
@@ -71,6 +59,14 @@ def _mirrored(track, flip: np.ndarray):
     broken.pixels[flip] = track.pixels[flip][:, MP_MIRROR]
     broken.visibility[flip] = track.visibility[flip][:, MP_MIRROR]
     return broken
+
+
+def test_mirrored_stretch_is_found_and_undone(cam01_run):
+    track = cam01_run.result.track
+    assert not detect_mirrored(track)[track.detected].any(), "cam01 has no mirrored frames"
+    flip = np.zeros(track.frames, bool)
+    flip[20:35] = True
+    np.testing.assert_array_equal(detect_mirrored(_mirrored(track, flip)), flip & track.detected)
 
 
 def test_a_near_tie_is_broken_by_the_feet(cam01_run, monkeypatch):
