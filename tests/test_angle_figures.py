@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from engine import angle_plots
@@ -41,3 +42,27 @@ def test_the_shoulder_near_gimbal_lock_is_hatched_and_named(tmp_path: Path) -> N
     angles["shoulder_l"]["shoulder_l_abd_deg"] = np.full(len(t), 60.0)  # raised, but not that far
     paths = angle_plots.plot_joints(tmp_path, "clip", t, angles, "clip", joints=["shoulder"], svg=True)
     assert GIMBAL not in paths["shoulder"].with_suffix(".svg").read_text()
+
+
+def test_joint_figures_drawn_on_the_warmed_up_one_are_the_same_pixels_as_new_ones(tmp_path: Path) -> None:
+    """warm_up draws a joint figure with its own data for plot_joints to reuse its axes and
+    ticks: nothing of that data, nor of its limits (it lies within ±1, these far off), may show."""
+    t = np.arange(100) / 30.0
+    angles = {g: {f"{g}_{c}_deg": 5 * np.sin(1.5 * t + k) + 60 + 10 * k for k, c in enumerate(
+        ("plane", "elev", "rot") if g.startswith("humerothoracic") else ("flex", "abd", "rot"))}
+        for g in ALL_GROUPS}
+    shade = {"knee": {"r": t < 0.5, "l": np.zeros(len(t), bool)}}
+    made = {}
+    for kind in ("new", "warm"):
+        angle_plots._ready.clear()
+        if kind == "warm":
+            angle_plots.warm_up()
+            assert len(angle_plots._ready) == 1
+        (tmp_path / kind).mkdir()
+        paths = angle_plots.plot_joints(tmp_path / kind, "clip", t, angles, "clip", uncertain=shade)
+        assert not angle_plots._ready  # the warmed figure was taken
+        made[kind] = {j: cv2.imread(str(p)) for j, p in paths.items()}
+    assert list(made["new"]) == list(made["warm"]) == list(angle_plots.JOINTS)
+    for joint, image in made["new"].items():
+        assert image.std() > 10, joint
+        assert np.array_equal(image, made["warm"][joint]), joint
