@@ -90,10 +90,10 @@ def _new_figure(size_px: tuple[int, int] = _PX):
     return fig
 
 
-def _panels(axes):
+def _sparse_ticks(axes):
     """`axes` with at most 6 ticks on each axis (MaxNLocator, nice steps): matplotlib's default
     of up to 10-15 crowded a panel's labels (2.5-degree steps) and its tick objects were a fifth
-    of the figures' time (benchmarks/throughput.py)."""
+    of the figures' CPU time (README, Benchmarks: old and new engine in alternating runs)."""
     from matplotlib.ticker import MaxNLocator
 
     for ax in np.ravel(axes):
@@ -111,7 +111,7 @@ def _joint_figure(panels: int):
     if _ready and len(_ready[-1][1]) == panels:
         return _ready.pop()
     fig = _new_figure()
-    return fig, _panels(fig.subplots(panels, 1, sharex=True, squeeze=False)[:, 0])
+    return fig, _sparse_ticks(fig.subplots(panels, 1, sharex=True, squeeze=False)[:, 0])
 
 
 def warm_up() -> None:
@@ -239,7 +239,7 @@ def plot_overview(folder: Path, stem: str, time_s: np.ndarray,
     fig = _new_figure((1800, 1200))
     fig.subplots_adjust(hspace=0.3)
     joints = [j for j, g in JOINTS.items() if g[0] in angles]
-    grid = _panels(fig.subplots(3, 3, sharex=True, squeeze=False).ravel())
+    grid = _sparse_ticks(fig.subplots(3, 3, sharex=True, squeeze=False).ravel())
     for k, (ax, joint) in enumerate(zip(grid, joints)):
         _draw_joint([ax], joint, time_s, angles, uncertain.get(joint, {}), legend=False,
                     comps=[_MAIN.get(joint, "flex")])
@@ -297,8 +297,8 @@ def write_report(path: Path, stem: str, time_s: np.ndarray, angles: Mapping[str,
     table.scale(1.0, 0.95)
     ax.set_title("Range of motion (flexion and elevation angles)", fontsize=9, y=1.0, pad=6.0)
     joints = [j for j in ("hip", "knee", "ankle", "shoulder", "elbow", "trunk") if JOINTS[j][0] in angles]
-    grid = _panels(fig.add_gridspec(2, 3, left=0.06, right=0.99, bottom=0.06, top=0.53, hspace=0.3,
-                                    wspace=0.22).subplots(sharex=True, squeeze=False).ravel())
+    grid = _sparse_ticks(fig.add_gridspec(2, 3, left=0.06, right=0.99, bottom=0.06, top=0.53, hspace=0.3,
+                                          wspace=0.22).subplots(sharex=True, squeeze=False).ravel())
     for k, (ax, joint) in enumerate(zip(grid, joints)):
         _draw_joint([ax], joint, time_s, angles, uncertain.get(joint, {}), legend=False,
                     comps=[_MAIN.get(joint, "flex")])
@@ -319,7 +319,7 @@ def plot_comparison(path: Path, time_s: np.ndarray, panels: Mapping[str, Mapping
                     title: str) -> None:
     """One figure of labelled curves per panel (e.g. OpenSim IK against the ISB angles)."""
     fig = _new_figure()
-    axes = _panels(fig.subplots((len(panels) + 1) // 2, 2, squeeze=False).ravel())
+    axes = _sparse_ticks(fig.subplots((len(panels) + 1) // 2, 2, squeeze=False).ravel())
     for ax, (name, cols) in zip(axes, panels.items()):
         for label_, values in cols.items():
             ax.plot(time_s, values, lw=1.5, label=label_)

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from engine import angle_plots
-from engine.isb_angles import ALL_GROUPS
+from engine.isb_angles import ALL_GROUPS, COMPONENTS, HT_COMPONENTS, HT_GROUPS
 
 SHADING = "uncertain (quality report)"
 GIMBAL = "near gimbal lock"
@@ -48,9 +48,9 @@ def test_joint_figures_drawn_on_the_warmed_up_one_are_the_same_pixels_as_new_one
     """warm_up draws a joint figure with its own data for plot_joints to reuse its axes and
     ticks: nothing of that data, nor of its limits (it lies within ±1, these far off), may show."""
     t = np.arange(100) / 30.0
-    angles = {g: {f"{g}_{c}_deg": 5 * np.sin(1.5 * t + k) + 60 + 10 * k for k, c in enumerate(
-        ("plane", "elev", "rot") if g.startswith("humerothoracic") else ("flex", "abd", "rot"))}
-        for g in ALL_GROUPS}
+    angles = {g: {f"{g}_{c}_deg": 5 * np.sin(1.5 * t + k) + 60 + 10 * k
+                  for k, c in enumerate(HT_COMPONENTS if g in HT_GROUPS else COMPONENTS)}
+              for g in ALL_GROUPS}
     shade = {"knee": {"r": t < 0.5, "l": np.zeros(len(t), bool)}}
     made = {}
     for kind in ("new", "warm"):
