@@ -12,6 +12,7 @@ and PDF/SVG backends: no pyplot state, so safe beside the add-on's threads).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -102,14 +103,29 @@ def _sparse_ticks(axes):
     return axes
 
 
-_ready: list = []  # [(figure, axes)]: a joint figure warm_up has drawn once, for plot_joints
+# Figures drawn before, one per layout, kept to be drawn on again: making a figure's axes and
+# their ticks is the costliest part of its first draw, so a process that draws several sets of
+# figures (a batch worker, each person of a run, a script's loop) makes each layout once. A figure
+# is taken out while it is drawn on, so two threads never share one; one that failed is dropped.
+_kept: dict[tuple, tuple] = {}
+_kept_lock = threading.Lock()
+
+
+def _take(key: tuple):
+    with _kept_lock:
+        return _kept.pop(key, None)
+
+
+def _keep(key: tuple, made: tuple) -> None:
+    with _kept_lock:
+        _kept[key] = made
 
 
 def _joint_figure(panels: int):
-    """A figure of `panels` stacked panels: warm_up's if it has one (its ticks, the costliest part
-    of a first draw, are made), else a new one."""
-    if _ready and len(_ready[-1][1]) == panels:
-        return _ready.pop()
+    """A figure of `panels` stacked panels: a kept one if there is one, else a new one."""
+    made = _take(("joints", panels))
+    if made is not None:
+        return made
     fig = _new_figure()
     return fig, _sparse_ticks(fig.subplots(panels, 1, sharex=True, squeeze=False)[:, 0])
 
@@ -117,8 +133,13 @@ def _joint_figure(panels: int):
 def warm_up() -> None:
     """Import matplotlib and draw a joint figure to PNG and a small one to PDF, in memory:
     the backends, the font cache, the fonts and that figure's ticks are made before the real
-    figures need them (in a thread or process beside pose detection)."""
+    figures need them (in a thread or process beside pose detection). Nothing to do where a
+    joint figure is kept from earlier figures."""
     import io
+
+    with _kept_lock:
+        if ("joints", 3) in _kept:
+            return
 
     fig = _new_figure((160, 90))
     ax = fig.subplots()
@@ -133,7 +154,7 @@ def warm_up() -> None:
                                   for g in groups}, {"r": t > 0.5})
     fig.suptitle("warm-up")
     fig.savefig(io.BytesIO(), format="png")
-    _ready[:] = [(fig, axes)]
+    _keep(("joints", 3), (fig, axes))
 
 
 def _draw_joint(axes: Sequence, joint: str, time_s: np.ndarray,
@@ -193,16 +214,19 @@ def png_name(stem: str, joint: str) -> str:
     return f"{stem}_all_joint_angles.png" if joint == "all" else f"{stem}_{joint}.png"
 
 
-def _clear(axes: Sequence) -> None:
-    """Empty axes for the next joint, keeping their tick objects: making ticks is most of a
-    figure's first draw, so one figure redrawn per joint takes about half the time of one each."""
+def _clear(axes: Sequence, fig=None) -> None:
+    """Empty axes (and `fig`'s own legends) for the next joint or the next set of figures, keeping
+    their tick objects: making ticks is most of a figure's first draw, so one figure redrawn per
+    joint takes about half the time of one each."""
+    for legend in list(fig.legends if fig is not None else ()):
+        legend.remove()
     for ax in axes:
-        for artist in [*ax.lines, *ax.patches]:
+        for artist in [*ax.lines, *ax.patches, *ax.texts, *ax.tables]:
             artist.remove()
         if ax.get_legend() is not None:
             ax.get_legend().remove()
         ax.relim()
-        ax.autoscale(True, axis="y")
+        ax.autoscale(True)  # as new: the limits follow the next data (a 1-frame clip sets no x limits)
 
 
 def plot_joints(folder: Path, stem: str, time_s: np.ndarray,
@@ -228,6 +252,8 @@ def plot_joints(folder: Path, stem: str, time_s: np.ndarray,
         _save(fig, out[joint])
         if svg:
             _save(fig, out[joint].with_suffix(".svg"), **{"svg.fonttype": "none"})  # text stays text
+    if fig is not None:
+        _keep(("joints", len(axes)), (fig, axes))
     return out
 
 
@@ -236,10 +262,16 @@ def plot_overview(folder: Path, stem: str, time_s: np.ndarray,
                   uncertain: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> Path:
     """Write `<stem>_all_joint_angles.png`: every joint's main angle on one grid."""
     uncertain = uncertain or {}
-    fig = _new_figure((1800, 1200))
-    fig.subplots_adjust(hspace=0.3)
     joints = [j for j, g in JOINTS.items() if g[0] in angles]
-    grid = _sparse_ticks(fig.subplots(3, 3, sharex=True, squeeze=False).ravel())
+    key = ("overview", tuple(joints))
+    made = _take(key)
+    if made is None:
+        fig = _new_figure((1800, 1200))
+        fig.subplots_adjust(hspace=0.3)
+        grid = _sparse_ticks(fig.subplots(3, 3, sharex=True, squeeze=False).ravel())
+    else:
+        fig, grid = made
+        _clear(grid, fig)
     for k, (ax, joint) in enumerate(zip(grid, joints)):
         _draw_joint([ax], joint, time_s, angles, uncertain.get(joint, {}), legend=False,
                     comps=[_MAIN.get(joint, "flex")])
@@ -259,6 +291,7 @@ def plot_overview(folder: Path, stem: str, time_s: np.ndarray,
     fig.suptitle(title)
     path = folder / png_name(stem, "all")
     _save(fig, path)
+    _keep(key, (fig, grid))
     return path
 
 
@@ -278,27 +311,25 @@ def write_report(path: Path, stem: str, time_s: np.ndarray, angles: Mapping[str,
                  uncertain: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> None:
     """The one-page PDF: subject and settings, quality summary, range of motion, angle panels."""
     uncertain = uncertain or {}
-    # Fixed places, not constrained layout: that layout alone took ~0.3 s, a fifth of the report.
-    fig = _new_figure((1169, 827))  # A4 landscape at 100 dpi
-    ax = fig.add_axes((0.01, 0.6, 0.36, 0.39))
-    ax.axis("off")
+    joints = [j for j in ("hip", "knee", "ankle", "shoulder", "elbow", "trunk") if JOINTS[j][0] in angles]
+    key = ("report", tuple(joints))
+    made = _take(key)
+    if made is None:
+        made = _report_layout()
+    else:
+        _clear([*made[1:3], *made[3]], made[0])
+    fig, text_ax, table_ax, grid = made
     text = [f"HumanPose3D report: {stem}", ""] + [f"{k}: {v}" for k, v in subject.items()] + \
         ["", "Quality"] + [f"{k}: {v}" for k, v in quality.items()]
-    ax.text(0.0, 1.0, "\n".join(text), va="top", ha="left", fontsize=7.5, family="monospace",
-            transform=ax.transAxes)
-    ax = fig.add_axes((0.39, 0.6, 0.6, 0.36))
-    ax.axis("off")
+    text_ax.text(0.0, 1.0, "\n".join(text), va="top", ha="left", fontsize=7.5, family="monospace",
+                 transform=text_ax.transAxes)
     main = [r for r in range_of_motion(angles) if r[0].endswith(("_flex", "_elev"))]
-    table = ax.table(cellText=[[n, f"{lo:.1f}", f"{hi:.1f}", f"{rng:.1f}"] for n, lo, hi, rng in main],
-                     colLabels=["angle", "min (deg)", "max (deg)", "range (deg)"], loc="upper center",
-                     cellLoc="right", colLoc="right")
+    table = table_ax.table(cellText=[[n, f"{lo:.1f}", f"{hi:.1f}", f"{rng:.1f}"] for n, lo, hi, rng in main],
+                           colLabels=["angle", "min (deg)", "max (deg)", "range (deg)"], loc="upper center",
+                           cellLoc="right", colLoc="right")
     table.auto_set_font_size(False)
     table.set_fontsize(6.5)
     table.scale(1.0, 0.95)
-    ax.set_title("Range of motion (flexion and elevation angles)", fontsize=9, y=1.0, pad=6.0)
-    joints = [j for j in ("hip", "knee", "ankle", "shoulder", "elbow", "trunk") if JOINTS[j][0] in angles]
-    grid = _sparse_ticks(fig.add_gridspec(2, 3, left=0.06, right=0.99, bottom=0.06, top=0.53, hspace=0.3,
-                                          wspace=0.22).subplots(sharex=True, squeeze=False).ravel())
     for k, (ax, joint) in enumerate(zip(grid, joints)):
         _draw_joint([ax], joint, time_s, angles, uncertain.get(joint, {}), legend=False,
                     comps=[_MAIN.get(joint, "flex")])
@@ -313,6 +344,21 @@ def write_report(path: Path, stem: str, time_s: np.ndarray, angles: Mapping[str,
         fig.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.055, 0.555), ncols=len(handles),
                    fontsize="small", frameon=False)
     _save(fig, path)
+    _keep(key, made)
+
+
+def _report_layout() -> tuple:
+    """The report's empty page: (figure, text axes, table axes, 2 x 3 panels)."""
+    # Fixed places, not constrained layout: that layout alone took ~0.3 s, a fifth of the report.
+    fig = _new_figure((1169, 827))  # A4 landscape at 100 dpi
+    text_ax = fig.add_axes((0.01, 0.6, 0.36, 0.39))
+    text_ax.axis("off")
+    table_ax = fig.add_axes((0.39, 0.6, 0.6, 0.36))
+    table_ax.axis("off")
+    table_ax.set_title("Range of motion (flexion and elevation angles)", fontsize=9, y=1.0, pad=6.0)
+    grid = _sparse_ticks(fig.add_gridspec(2, 3, left=0.06, right=0.99, bottom=0.06, top=0.53, hspace=0.3,
+                                          wspace=0.22).subplots(sharex=True, squeeze=False).ravel())
+    return fig, text_ax, table_ax, grid
 
 
 def plot_comparison(path: Path, time_s: np.ndarray, panels: Mapping[str, Mapping[str, np.ndarray]],

@@ -4,6 +4,7 @@ angles near gimbal lock, only where a figure has some."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -44,25 +45,71 @@ def test_the_shoulder_near_gimbal_lock_is_hatched_and_named(tmp_path: Path) -> N
     assert GIMBAL not in paths["shoulder"].with_suffix(".svg").read_text()
 
 
+def _angles(t: np.ndarray, offset: float, amplitude: float = 5.0) -> dict:
+    return {g: {f"{g}_{c}_deg": amplitude * np.sin(1.5 * t + k) + offset + 10 * k
+                for k, c in enumerate(HT_COMPONENTS if g in HT_GROUPS else COMPONENTS)}
+            for g in ALL_GROUPS}
+
+
+def _draw_all(folder: Path, t: np.ndarray, angles: dict, shade: dict, text: str) -> dict[str, object]:
+    """Every figure a run draws, read back: PNG pixels, and the report's PDF without its date."""
+    folder.mkdir()
+    paths = angle_plots.plot_joints(folder, "clip", t, angles, f"clip {text}", uncertain=shade)
+    paths["all"] = angle_plots.plot_overview(folder, "clip", t, angles, f"clip {text}", uncertain=shade)
+    made: dict[str, object] = {j: cv2.imread(str(p)) for j, p in paths.items()}
+    angle_plots.write_report(folder / "report.pdf", "clip", t, angles, {"subject": text},
+                             {"quality": text}, uncertain=shade)
+    made["report"] = re.sub(rb"/CreationDate \([^)]*\)", b"", (folder / "report.pdf").read_bytes())
+    return made
+
+
 def test_joint_figures_drawn_on_the_warmed_up_one_are_the_same_pixels_as_new_ones(tmp_path: Path) -> None:
     """warm_up draws a joint figure with its own data for plot_joints to reuse its axes and
     ticks: nothing of that data, nor of its limits (it lies within ±1, these far off), may show."""
     t = np.arange(100) / 30.0
-    angles = {g: {f"{g}_{c}_deg": 5 * np.sin(1.5 * t + k) + 60 + 10 * k
-                  for k, c in enumerate(HT_COMPONENTS if g in HT_GROUPS else COMPONENTS)}
-              for g in ALL_GROUPS}
+    angles = _angles(t, 60.0)
     shade = {"knee": {"r": t < 0.5, "l": np.zeros(len(t), bool)}}
     made = {}
     for kind in ("new", "warm"):
-        angle_plots._ready.clear()
+        angle_plots._kept.clear()
         if kind == "warm":
             angle_plots.warm_up()
-            assert len(angle_plots._ready) == 1
+            assert list(angle_plots._kept) == [("joints", 3)]
+            warmed = angle_plots._kept[("joints", 3)]
         (tmp_path / kind).mkdir()
         paths = angle_plots.plot_joints(tmp_path / kind, "clip", t, angles, "clip", uncertain=shade)
-        assert not angle_plots._ready  # the warmed figure was taken
+        if kind == "warm":
+            assert angle_plots._kept[("joints", 3)][0] is warmed[0]  # drawn on, and kept again
         made[kind] = {j: cv2.imread(str(p)) for j, p in paths.items()}
     assert list(made["new"]) == list(made["warm"]) == list(angle_plots.JOINTS)
     for joint, image in made["new"].items():
         assert image.std() > 10, joint
         assert np.array_equal(image, made["warm"][joint]), joint
+
+
+def test_figures_drawn_again_in_one_process_are_the_same_as_new_ones(tmp_path: Path) -> None:
+    """A process that draws a second set of figures (a batch worker's next video, a run's next
+    person) draws them on the figures it kept: nothing of the first set (its data, limits,
+    shading, gimbal hatching, texts, table, legends) may show in the second, pixel for pixel, and
+    the report's PDF is the same bytes but for its date."""
+    first_t, t = np.arange(40) / 30.0, np.arange(100) / 30.0
+    first = _angles(first_t, -150.0, amplitude=40.0)
+    first["shoulder_r"]["shoulder_r_abd_deg"][:] = 85.0  # hatched near gimbal lock
+    first_shade = {j: {"r": first_t > 0.7, "l": first_t < 0.2} for j in angle_plots.JOINTS}
+    second = _angles(t, 60.0)
+    shade = {"knee": {"r": t < 0.5, "l": np.zeros(len(t), bool)}}
+
+    angle_plots._kept.clear()
+    new = _draw_all(tmp_path / "new", t, second, shade, "second")
+    angle_plots._kept.clear()
+    _draw_all(tmp_path / "first", first_t, first, first_shade, "first, with more lines\nof text")
+    kept = dict(angle_plots._kept)
+    assert sorted(k[0] for k in kept) == ["joints", "overview", "report"]
+    again = _draw_all(tmp_path / "again", t, second, shade, "second")
+    assert all(angle_plots._kept[k][0] is v[0] for k, v in kept.items())  # drawn on the kept ones
+    assert list(new) == list(again) == [*angle_plots.JOINTS, "all", "report"]
+    for name, image in new.items():
+        if name != "report":
+            assert image.std() > 10, name
+            assert np.array_equal(image, again[name]), name
+    assert new["report"] == again["report"]
