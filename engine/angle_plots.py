@@ -105,8 +105,9 @@ def _sparse_ticks(axes):
 
 # Figures drawn before, one per layout, kept to be drawn on again: making a figure's axes and
 # their ticks is the costliest part of its first draw, so a process that draws several sets of
-# figures (a batch worker, each person of a run, a script's loop) makes each layout once. A figure
-# is taken out while it is drawn on, so two threads never share one; one that failed is dropped.
+# figures (a batch worker; each person of a run after the first, where no helper draws them)
+# makes each layout once. A figure is taken out while it is drawn on, so two threads never share
+# one; one that failed is dropped.
 _kept: dict[tuple, tuple] = {}
 _kept_lock = threading.Lock()
 
