@@ -9,9 +9,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from angle_data import synthetic_angles
 
 from engine import angle_plots
-from engine.isb_angles import ALL_GROUPS, COMPONENTS, HT_COMPONENTS, HT_GROUPS
 
 SHADING = "uncertain (quality report)"
 GIMBAL = "near gimbal lock"
@@ -19,8 +19,7 @@ GIMBAL = "near gimbal lock"
 
 def test_the_shading_is_in_the_legend_only_where_spans_are_shaded(tmp_path: Path) -> None:
     t = np.arange(90) / 30.0
-    angles = {g: {f"{g}_{c}_deg": 30 * np.sin(2 * t + k) for k, c in enumerate(("flex", "abd", "rot"))}
-              for g in ALL_GROUPS if not g.startswith("humerothoracic")}
+    angles = synthetic_angles(t)
     shade = {"knee": {"r": t < 0.5, "l": np.zeros(len(t), bool)}, "hip": {"r": np.zeros(len(t), bool)}}
     paths = angle_plots.plot_joints(tmp_path, "clip", t, angles, "clip", uncertain=shade,
                                     joints=["hip", "knee"], svg=True)
@@ -33,8 +32,7 @@ def test_the_shading_is_in_the_legend_only_where_spans_are_shaded(tmp_path: Path
 
 def test_the_shoulder_near_gimbal_lock_is_hatched_and_named(tmp_path: Path) -> None:
     t = np.arange(90) / 30.0
-    angles = {g: {f"{g}_{c}_deg": 30 * np.sin(2 * t + k) for k, c in enumerate(("flex", "abd", "rot"))}
-              for g in ALL_GROUPS if not g.startswith("humerothoracic")}
+    angles = synthetic_angles(t)
     angles["shoulder_l"]["shoulder_l_abd_deg"] = np.where(t > 2.0, 85.0, 40.0)  # the arm raised sideways
     paths = angle_plots.plot_joints(tmp_path, "clip", t, angles, "clip", joints=["hip", "shoulder"], svg=True)
     svg = {j: p.with_suffix(".svg").read_text() for j, p in paths.items()}
@@ -43,12 +41,6 @@ def test_the_shoulder_near_gimbal_lock_is_hatched_and_named(tmp_path: Path) -> N
     angles["shoulder_l"]["shoulder_l_abd_deg"] = np.full(len(t), 60.0)  # raised, but not that far
     paths = angle_plots.plot_joints(tmp_path, "clip", t, angles, "clip", joints=["shoulder"], svg=True)
     assert GIMBAL not in paths["shoulder"].with_suffix(".svg").read_text()
-
-
-def _angles(t: np.ndarray, offset: float, amplitude: float = 5.0) -> dict:
-    return {g: {f"{g}_{c}_deg": amplitude * np.sin(1.5 * t + k) + offset + 10 * k
-                for k, c in enumerate(HT_COMPONENTS if g in HT_GROUPS else COMPONENTS)}
-            for g in ALL_GROUPS}
 
 
 def _draw_all(folder: Path, t: np.ndarray, angles: dict, shade: dict, text: str) -> dict[str, object]:
@@ -67,7 +59,7 @@ def test_joint_figures_drawn_on_the_warmed_up_one_are_the_same_pixels_as_new_one
     """warm_up draws a joint figure with its own data for plot_joints to reuse its axes and
     ticks: nothing of that data, nor of its limits (it lies within ±1, these far off), may show."""
     t = np.arange(100) / 30.0
-    angles = _angles(t, 60.0)
+    angles = synthetic_angles(t, amplitude=5.0, offset=60.0, rate=1.5, spread=10.0)
     shade = {"knee": {"r": t < 0.5, "l": np.zeros(len(t), bool)}}
     made = {}
     for kind in ("new", "warm"):
@@ -93,10 +85,10 @@ def test_figures_drawn_again_in_one_process_are_the_same_as_new_ones(tmp_path: P
     shading, gimbal hatching, texts, table, legends) may show in the second, pixel for pixel, and
     the report's PDF is the same bytes but for its date."""
     first_t, t = np.arange(40) / 30.0, np.arange(100) / 30.0
-    first = _angles(first_t, -150.0, amplitude=40.0)
+    first = synthetic_angles(first_t, amplitude=40.0, offset=-150.0)
     first["shoulder_r"]["shoulder_r_abd_deg"][:] = 85.0  # hatched near gimbal lock
     first_shade = {j: {"r": first_t > 0.7, "l": first_t < 0.2} for j in angle_plots.JOINTS}
-    second = _angles(t, 60.0)
+    second = synthetic_angles(t, amplitude=5.0, offset=60.0, rate=1.5, spread=10.0)
     shade = {"knee": {"r": t < 0.5, "l": np.zeros(len(t), bool)}}
 
     angle_plots._kept.clear()

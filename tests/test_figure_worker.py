@@ -17,23 +17,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from angle_data import synthetic_angles
 
 from engine import angle_plots, figure_worker
-from engine.isb_angles import ALL_GROUPS
-
-
-def _angles(frames: int = 90) -> dict[str, dict[str, np.ndarray]]:
-    t = np.arange(frames) / 30.0
-    out = {}
-    for k, group in enumerate(ALL_GROUPS):
-        comps = ("plane", "elev", "rot") if group.startswith("humerothoracic") else ("flex", "abd", "rot")
-        out[group] = {f"{group}_{c}_deg": 40 * np.sin(2 * t + k + j) for j, c in enumerate(comps)}
-    return out
 
 
 def _jobs(folder: Path, frames: int = 90) -> tuple[list, list, set[str]]:
     """Two shares; the first joints' figures with SVG, the others without (the default)."""
-    angles, t = _angles(frames), np.arange(frames) / 30.0
+    t = np.arange(frames) / 30.0
+    angles = synthetic_angles(t, amplitude=40.0)
     shade = {"knee": {"r": t < 0.5, "l": np.zeros(frames, bool)}}
     common = {"folder": folder, "stem": "clip", "time_s": t, "angles": angles, "title": "clip",
               "uncertain": shade}
