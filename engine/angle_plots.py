@@ -227,7 +227,10 @@ def _clear(axes: Sequence, fig=None) -> None:
         if ax.get_legend() is not None:
             ax.get_legend().remove()
         ax.relim()
-        ax.autoscale(True)  # as new: the limits follow the next data (a 1-frame clip sets no x limits)
+        # A new axes' limits, autoscaled: a panel whose next data is all NaN (or 1 frame, which
+        # sets no x limits) then looks as on a new figure, not as the last data left it.
+        ax.set_xlim(0.0, 1.0, auto=True)
+        ax.set_ylim(0.0, 1.0, auto=True)
 
 
 def plot_joints(folder: Path, stem: str, time_s: np.ndarray,

@@ -83,12 +83,16 @@ def test_figures_drawn_again_in_one_process_are_the_same_as_new_ones(tmp_path: P
     """A process that draws a second set of figures (a batch worker's next video, a run's next
     person) draws them on the figures it kept: nothing of the first set (its data, limits,
     shading, gimbal hatching, texts, table, legends) may show in the second, pixel for pixel, and
-    the report's PDF is the same bytes but for its date."""
+    the report's PDF is the same bytes but for its date; nor its limits on a panel whose next data
+    is all NaN."""
     first_t, t = np.arange(40) / 30.0, np.arange(100) / 30.0
     first = synthetic_angles(first_t, amplitude=40.0, offset=-150.0)
     first["shoulder_r"]["shoulder_r_abd_deg"][:] = 85.0  # hatched near gimbal lock
     first_shade = {j: {"r": first_t > 0.7, "l": first_t < 0.2} for j in angle_plots.JOINTS}
     second = synthetic_angles(t, amplitude=5.0, offset=60.0, rate=1.5, spread=10.0)
+    for group in ("ankle_r", "ankle_l"):  # a joint never measured: its panels stay empty, as new
+        for values in second[group].values():
+            values[:] = np.nan
     shade = {"knee": {"r": t < 0.5, "l": np.zeros(len(t), bool)}}
 
     angle_plots._kept.clear()
