@@ -321,7 +321,7 @@ def write_report(path: Path, stem: str, time_s: np.ndarray, angles: Mapping[str,
     if made is None:
         made = _report_layout()
     else:
-        _clear([*made[1:3], *made[3]], made[0])
+        _clear([made[1], made[2], *made[3]], made[0])
     fig, text_ax, table_ax, grid = made
     text = [f"HumanPose3D report: {stem}", ""] + [f"{k}: {v}" for k, v in subject.items()] + \
         ["", "Quality"] + [f"{k}: {v}" for k, v in quality.items()]
