@@ -20,6 +20,7 @@ from .config import RunConfig
 from .coords import camera_to_opensim
 from .detection import detect
 from .errors import Cancelled, EngineError
+from .face import expressions, write_face_csv
 from .hands import hands_camera
 from .joint_sets import POSE2SIM_22
 from .landmarks import LandmarkTrack
@@ -170,11 +171,16 @@ def _run(cfg: RunConfig, progress: ProgressFn | None, cancel: threading.Event | 
         found_hands = hands_camera(multiview.first_view_hands(mv) if mv is not None else repaired.hands_world,
                                    recon.markers, info.fps, cfg.cutoff_hz)
         hands = found_hands[0] if found_hands is not None else None
+        face = expressions(track.face, info.fps) if cfg.holistic else None
+        if face is not None:  # jaw and eyelids, for a character (engine/face.py)
+            names["face_csv"] = f"{stem}_face.csv"
+            write_face_csv(tmp / names["face_csv"], face, start, info.fps)
         result.write_markers(
             tmp / names["markers_npz"], markers_33=recon.markers, markers_22=markers_22, pixels=track.pixels,
             visibility=track.visibility, detected=track.detected, K=k.K, fps=info.fps, first_frame=start,
             bone_lengths=recon.bone_lengths, image_size=(info.width, info.height),
-            video=cfg.video.resolve(), views=mv.views() if mv else None, hands=hands)
+            video=cfg.video.resolve(), views=mv.views() if mv else None, hands=hands,
+            face=face)
         if cfg.scail:  # SMPL-24 poses in NLF's format + SCAIL's 3D pose render, into scail/
             from .scail import run_scail
             names["scail_dir"] = "scail"
@@ -226,6 +232,12 @@ def _run(cfg: RunConfig, progress: ProgressFn | None, cancel: threading.Event | 
             found = np.isfinite(hands).all(axis=(2, 3)).sum(axis=0)
             record["hands"] = {"left_frames": int(found[0]), "right_frames": int(found[1]),
                                "mirrored_back": {"left": found_hands[1][0], "right": found_hands[1][1]}}
+        if face is not None:
+            kept = np.isfinite(face).all(axis=1)
+            record["face"] = {"frames": int(kept.sum()),
+                              "jaw_open_deg_max": round(float(np.degrees(np.nanmax(face[:, 0]))), 2),
+                              "blink_frames": {"left": int((face[kept, 1] > 0.5).sum()),
+                                               "right": int((face[kept, 2] > 0.5).sum())}}
         if cfg.scail:
             record["scail"] = scail_record
         if cfg.mesh:

@@ -60,12 +60,16 @@ class View:
 def write_markers(path: Path, *, markers_33: np.ndarray, markers_22: np.ndarray, pixels: np.ndarray,
                   visibility: np.ndarray, detected: np.ndarray, K: np.ndarray, fps: float,
                   first_frame: int, bone_lengths: np.ndarray, image_size: tuple[int, int],
-                  video: Path, views: list[View] | None = None, hands: np.ndarray | None = None) -> None:
+                  video: Path, views: list[View] | None = None, hands: np.ndarray | None = None,
+                  face: np.ndarray | None = None) -> None:
     """`<stem>_markers.npz`: the engine-frame markers and what they came from; `hands`: a
-    --holistic run's (T, 2, 21, 3) left and right hands (engine/hands.py), same frame."""
+    --holistic run's (T, 2, 21, 3) left and right hands (engine/hands.py), same frame; `face`: its
+    (T, 3) jaw and eyelid channels (engine/face.py)."""
     extra = {}
     if hands is not None:
         extra["hands_camera"] = hands.astype(np.float32)
+    if face is not None:
+        extra["face_expressions"] = face.astype(np.float32)
     if views:
         extra |= {"views_names": np.array([v.name for v in views]),
                  "views_K": np.array([v.K for v in views]), "views_R": np.array([v.R for v in views]),
@@ -98,6 +102,7 @@ class Result:
     record: dict = field(default_factory=dict)  # run.json ({} when absent)
     views: list[View] = field(default_factory=list)  # all cameras of a multi-camera run, else []
     hands_camera: np.ndarray | None = None  # (T, 2, 21, 3) a --holistic run's hands, else None
+    face: np.ndarray | None = None  # (T, 3) its jaw and eyelids (engine/face.CHANNELS), else None
 
 
 def people(folder: str | Path) -> list[tuple[int, Path]]:
@@ -144,6 +149,7 @@ def load(folder: str | Path) -> Result:
         first = int(d["first_frame"])
         views = _read_views(d)
         hands = np.asarray(d["hands_camera"], dtype=np.float64) if "hands_camera" in d.files else None
+        face = np.asarray(d["face_expressions"], dtype=np.float64) if "face_expressions" in d.files else None
     record = read_record(folder)
     k = dict(record.get("intrinsics") or {})
     if not k:  # without run.json the image size comes from the principal point (centred by default)
@@ -151,7 +157,7 @@ def load(folder: str | Path) -> Result:
              "width": int(round(2 * K[0, 2])), "height": int(round(2 * K[1, 2]))}
     video = record.get("video", {}).get("path")
     return Result(folder, stem, markers, markers_22, pixels, visibility, fps, first, K, k,
-                  Path(video) if video else None, record, views, hands)
+                  Path(video) if video else None, record, views, hands, face)
 
 
 def _read_views(d) -> list[View]:

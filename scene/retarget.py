@@ -33,6 +33,7 @@ from ..engine import result as engine_result
 from ..engine import world_frame
 from . import bone_map as bm
 from . import camera, keyframes, skeleton
+from . import face as scene_face
 from .build import source_points
 from .retarget_solve import Solution, Target, armature_matrices, local_rotations, solve
 
@@ -56,6 +57,7 @@ class Source:
     folder: Path
     height_m: float | None = None
     extra: dict = field(default_factory=dict)
+    face: np.ndarray | None = None  # (T, 3) a --holistic run's jaw and eyelids (engine/face.py)
 
 
 # --- reading ----------------------------------------------------------------------------------------
@@ -94,7 +96,7 @@ def load_source(arm: bpy.types.Object) -> Source:
     frames = res.first_frame + 1 + np.arange(T, dtype=np.float64)
     height = (res.record.get("config") or {}).get("height_m")
     return Source(pts, frames, res.fps, planted_feet(res.folder, res.stem, res.first_frame, T), res.folder,
-                  height)
+                  height, face=res.face)
 
 
 def read_target(obj: bpy.types.Object) -> Target:
@@ -295,8 +297,10 @@ def _rotation_channels(pb, q: np.ndarray) -> tuple[str, np.ndarray]:
     return f"{path}.rotation_euler", out
 
 
-def _write(obj, target: Target, sol: Solution, quats: np.ndarray, loc: np.ndarray, frames: np.ndarray) -> int:
-    """A new action on `obj` with the keys; the old action kept (fake user). Returns the key count."""
+def _write(obj, target: Target, sol: Solution, quats: np.ndarray, loc: np.ndarray, frames: np.ndarray,
+           face: np.ndarray | None = None, face_plan: scene_face.FacePlan | None = None) -> int:
+    """A new action on `obj` with the keys, and the face's (scene/face.py) where `face_plan` has
+    any; the old actions kept (fake user). Returns the key count."""
     ad = obj.animation_data
     old = ad.action if ad is not None else None
     old_slot = getattr(ad, "action_slot", None) if ad is not None else None
@@ -317,6 +321,9 @@ def _write(obj, target: Target, sol: Solution, quats: np.ndarray, loc: np.ndarra
         path = f'pose.bones["{bpy.utils.escape_identifier(root.name)}"].location'
         fcs = keyframes.write_vector(fcurves, path, frames, loc, root.name)
         n += sum(len(fc.keyframe_points) for fc in fcs)
+        if face_plan:
+            n += scene_face.write_bones(obj, fcurves, face_plan, face, frames, _rotation_channels)
+            n += scene_face.write_shape_keys(face_plan, face, frames, ACTION_SUFFIX)[0]  # the last step
         return n
     except Exception:
         if action is not None:
@@ -334,11 +341,12 @@ def retarget(source_arm: bpy.types.Object, target_obj: bpy.types.Object, bone_ma
     """Key `target_obj` with the motion of HP3D armature `source_arm` (or `source`, already read).
 
     Returns a report: {"kind", "map", "keys", "frames", "scale", "evaluated", "old_action",
-    "pinned_frames", "solution"}. Raises RetargetError with the target untouched."""
+    "pinned_frames", "solution", "face"}. Raises RetargetError with the target untouched."""
     kind, bone_map = check_target(target_obj, source_arm, bone_map)
     src = source or load_source(source_arm)
     target = read_target(target_obj)
     sol = solve(target, bone_map, src.pts, src.planted, src.fps)
+    face_plan = _face_plan(target_obj, bone_map) if src.face is not None else scene_face.FacePlan()
     keyed_names = [target.names[b] for b in sol.keyed]
     evaluated = _needs_evaluation(target_obj, keyed_names)
     ad = target_obj.animation_data
@@ -362,13 +370,30 @@ def retarget(source_arm: bpy.types.Object, target_obj: bpy.types.Object, bone_ma
         rot, loc = local_rotations(target, sol)
         quats = skeleton.matrix_to_quaternion(rot)
     quats = skeleton.continuous(quats)
-    keys = _write(target_obj, target, sol, quats, loc, src.frames)
+    keys = _write(target_obj, target, sol, quats, loc, src.frames, src.face, face_plan)
     for pb in ik_fk:
         pb["IK_FK"] = 1.0  # FK: the keyed controls drive the limbs
     target_obj["hp3d_retarget_source"] = str(src.folder)
     return {"kind": kind, "map": bone_map, "keys": keys, "frames": (int(src.frames[0]), int(src.frames[-1])),
             "scale": sol.scale, "evaluated": evaluated, "old_action": old.name if old is not None else None,
-            "pinned_frames": int(sol.pinned.any(axis=1).sum()), "solution": sol}
+            "pinned_frames": int(sol.pinned.any(axis=1).sum()), "solution": sol,
+            "face": face_plan.describe() | {"frames": int(np.isfinite(src.face).all(axis=1).sum())
+                                            if face_plan else 0}}
+
+
+def _face_plan(obj, bone_map: bm.BoneMap) -> scene_face.FacePlan:
+    """The face's plan on `obj`, less a jaw or lid bone that another bone's constraint drives
+    outright (keys on it would do nothing), as the fingers' slots are."""
+    face_plan = scene_face.plan(obj, bone_map)
+
+    def driven(name: str) -> bool:
+        return any(c.type in _FOLLOWER and c.enabled and c.influence > 0
+                   for c in obj.pose.bones[name].constraints)
+
+    if face_plan.jaw is not None and driven(face_plan.jaw[0]):
+        face_plan.jaw = None
+    face_plan.lids = [lid for lid in face_plan.lids if not driven(lid[0])]
+    return face_plan
 
 
 def find_source(scene: bpy.types.Scene) -> bpy.types.Object | None:

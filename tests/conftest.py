@@ -134,6 +134,18 @@ def cam01_run(cam01: Path, tmp_path_factory: pytest.TempPathFactory) -> SessionR
 
 
 @pytest.fixture(scope="session")
+def face_run(sports2d_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> object:
+    """A --holistic run on frames 0:75 of Sports2D's demo, where the man's face is found in 20
+    frames (the Pose2Sim demos' faces are mosaic-blurred), without joint angles; its RunResult."""
+    from engine.config import RunConfig
+    from engine.pipeline import run
+
+    out = tmp_path_factory.mktemp("face") / "out"
+    return run(RunConfig(video=sports2d_demo, height_m=HEIGHT_M, out_dir=out, frames=(0, 75), holistic=True,
+                         joint_angles=False))
+
+
+@pytest.fixture(scope="session")
 def holistic_run(cam01: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The output folder of a --holistic run on the whole of cam01 (hands tracked: the fingers'
     tests), without joint angles."""
