@@ -243,7 +243,8 @@ def _retarget(ours, built) -> int:
         return 1
     kept = f", previous action '{rep['old_action']}' kept" if rep["old_action"] else ""
     print(f"retarget: {target.name} ({rep['kind']}), {rep['keys']} keys, scale {rep['scale']:.3f}, "
-          f"{rep['pinned_frames']} frames with a planted foot{kept}")
+          f"{rep['pinned_frames']} frames with a planted foot{kept}"
+          f"{import_module(f'{PACKAGE}.scene.face').summary(rep['face'])}")
     if ours.character_fbx is not None:
         out = retarget.export_character_fbx(ours.character_fbx, target, ours.fbx_preset)
         print(f"character fbx: {out}")

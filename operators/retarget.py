@@ -21,7 +21,7 @@ class HP3D_OT_retarget(Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         from ..panels.retarget import get_map
-        from ..scene import retarget
+        from ..scene import face, retarget
 
         props = context.scene.hp3d_retarget
         source = props.source or retarget.find_source(context.scene)
@@ -36,6 +36,6 @@ class HP3D_OT_retarget(Operator):
         start, end = rep["frames"]
         kept = f"; previous action '{rep['old_action']}' kept" if rep["old_action"] else ""
         props.status = (f"{props.target.name}: {rep['keys']} keys, frames {start}–{end}, "
-                        f"scale {rep['scale']:.2f}{kept}")
+                        f"scale {rep['scale']:.2f}{kept}{face.summary(rep['face'])}")
         self.report({"INFO"}, props.status)
         return {"FINISHED"}

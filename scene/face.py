@@ -70,7 +70,7 @@ def _jaw_bone(obj: bpy.types.Object) -> str | None:
     return next((n for n in names if _JAW.match(n)), None)
 
 
-def _meshes(obj: bpy.types.Object) -> list[bpy.types.Object]:
+def character_meshes(obj: bpy.types.Object) -> list[bpy.types.Object]:
     """The meshes `obj` deforms or carries: its children and those with an Armature modifier on it."""
     found = {o for o in obj.children_recursive if o.type == "MESH"}
     found |= {o for o in bpy.data.objects if o.type == "MESH"
@@ -96,7 +96,7 @@ def plan(obj: bpy.types.Object, bone_map: dict) -> FacePlan:
             R = np.array(bones[upper].matrix_local)[:3, :3]
             gap = np.array(bones[lower].head_local) - np.array(bones[upper].head_local)
             out.lids.append((upper, channel, R.T @ gap))  # in the bone's own axes: its location's
-    for mesh in _meshes(obj):
+    for mesh in character_meshes(obj):
         key = mesh.data.shape_keys
         if key is None or key.library is not None:
             continue
@@ -170,3 +170,13 @@ def restore(undo: list) -> None:
             bpy.data.actions.remove(action)
         if old is not None:
             old.use_fake_user = fake
+
+
+def summary(described: dict) -> str:
+    """'; face on N frames (what)' for a retarget's status line, '' when no face was keyed."""
+    parts = [described["jaw"]] if described.get("jaw") else []
+    parts += [f"{len(described[key])} {key.replace('_', ' ')}" for key in ("lids", "shape_keys")
+              if described.get(key)]
+    if not described.get("frames") or not parts:
+        return ""
+    return f"; face on {described['frames']} frames ({', '.join(parts)})"

@@ -406,11 +406,12 @@ def find_source(scene: bpy.types.Scene) -> bpy.types.Object | None:
 
 def export_character_fbx(path: str | Path, target: bpy.types.Object, preset: str = "unity") -> Path:
     """The character as FBX (scene/export.py's presets): its armature with the retargeted motion over
-    the scene's frame range and the meshes parented to it; a control rig (bones with constraints,
+    the scene's frame range and the meshes parented to it or deformed by it (their shape keys'
+    motion too); a control rig (bones with constraints,
     e.g. Rigify) exports its deforming bones only, their motion baked from the controls."""
     from . import export
 
-    meshes = tuple(o for o in target.children_recursive if o.type == "MESH")
+    meshes = tuple(scene_face.character_meshes(target))
     control_rig = any(pb.constraints for pb in target.pose.bones)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

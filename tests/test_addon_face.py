@@ -21,6 +21,7 @@ load_headless().load_package()
 build = importlib.import_module("humanpose3d.scene.build")
 retarget = importlib.import_module("humanpose3d.scene.retarget")
 engine_face = importlib.import_module("humanpose3d.engine.face")
+scene_face = importlib.import_module("humanpose3d.scene.face")
 SHAPE_KEYS = ("jawOpen", "eyeBlinkLeft", "Blink_R")
 
 
@@ -85,6 +86,7 @@ def test_the_face_is_keyed_only_where_it_was_kept(stage) -> None:
     assert kept.sum() >= 10
     rep = stage.reports["rigify"]["face"]
     assert rep["jaw"] == "jaw_master" and rep["lids"] == ["lid.T.L.002", "lid.T.R.002"]
+    assert scene_face.summary(rep) == f"; face on {kept.sum()} frames (jaw_master, 2 lids)"
     curves = _fcurves(stage.chars["rigify"])
     w = _keys(curves[('pose.bones["jaw_master"].rotation_quaternion', 0)])
     np.testing.assert_array_equal(w[:, 0], frames)
@@ -152,3 +154,26 @@ def test_a_run_without_a_face_leaves_the_face_alone(stage) -> None:
     assert rep["face"]["frames"] == 0 and rep["face"]["jaw"] is None
     assert not any("Jaw" in path for path, _ in _fcurves(obj))
     assert mesh_key.animation_data.action == before  # the shape keys' action is not replaced
+
+
+def test_the_characters_fbx_carries_the_face(stage, tmp_path) -> None:
+    """Blender's own FBX importer reads the shape keys' animation back from the character's FBX."""
+    face = stage.source.face
+    kept = np.isfinite(face).all(axis=1)
+    retarget.retarget(stage.arm, stage.chars["mixamo"], source=stage.source)  # the tests above keyed others
+    path = retarget.export_character_fbx(tmp_path / "face.fbx", stage.chars["mixamo"], "unity")
+    before = set(bpy.data.objects)
+    assert bpy.ops.import_scene.fbx(filepath=str(path), anim_offset=0.0) == {"FINISHED"}  # frames as written
+    new = [o for o in bpy.data.objects if o not in before]
+    try:
+        mesh = next(o for o in new if o.type == "MESH" and o.data.shape_keys is not None)
+        curves = _fcurves(mesh.data.shape_keys)
+        co = _keys(curves[('key_blocks["jawOpen"].value', 0)])
+        assert len(co) >= kept.sum()
+        at = np.searchsorted(co[:, 0], stage.source.frames[kept])
+        np.testing.assert_array_equal(co[at, 0], stage.source.frames[kept])
+        want = np.clip(face[kept, 0] / engine_face.JAW_FULL_RAD, 0, 1)
+        np.testing.assert_allclose(co[at, 1], want, atol=1e-4)
+    finally:
+        for o in new:
+            bpy.data.objects.remove(o)
