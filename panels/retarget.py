@@ -10,6 +10,7 @@ from bpy.props import (
     BoolProperty,
     CollectionProperty,
     EnumProperty,
+    FloatProperty,
     IntProperty,
     PointerProperty,
     StringProperty,
@@ -99,6 +100,9 @@ class HP3D_PG_retarget(PropertyGroup):
     fbx_path: StringProperty(name="FBX", subtype="FILE_PATH", default="//character.fbx", options=PATH_OPTIONS,
                              description="Where Export Character FBX writes the character and its motion")
     status: StringProperty(name="Status", default="")
+    running: BoolProperty(name="Running", default=False, options={"SKIP_SAVE"})
+    progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR",
+                            options={"SKIP_SAVE"})
     show_fingers: BoolProperty(name="Fingers", default=False,
                                description="Also list the 30 finger rows (they move the character's fingers "
                                            "only where the result tracked the hands: a Holistic run)")
@@ -151,7 +155,14 @@ class HP3D_PT_retarget(SubPanel):
         row = box.row(align=True)
         row.prop(props, "preset_name", text="")
         row.operator("humanpose3d.retarget_preset_save", text="", icon="FILE_TICK")
-        layout.operator("humanpose3d.retarget", icon="ARMATURE_DATA")
+        if props.running:  # a control rig posed frame by frame (operators/retarget.py)
+            text = "posing the character (Esc cancels)"
+            if hasattr(layout, "progress"):  # 4.0+
+                layout.progress(factor=props.progress, type="BAR", text=text)
+            else:
+                layout.label(text=f"{text} ({100 * props.progress:.0f} %)")
+        else:
+            layout.operator("humanpose3d.retarget", icon="ARMATURE_DATA")
         row = layout.row(align=True)
         row.prop(props, "fbx_path", text="")
         row.operator("humanpose3d.retarget_export_fbx", text="", icon="EXPORT")

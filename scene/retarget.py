@@ -22,6 +22,7 @@ the FK controls are what get keyed.
 from __future__ import annotations
 
 import csv
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -229,9 +230,10 @@ def _levels(names: list[str], bone_map: bm.BoneMap) -> list[list[int]]:
 
 
 def _evaluated_bases(obj, target: Target, sol: Solution,
-                     bone_map: bm.BoneMap) -> tuple[np.ndarray, np.ndarray]:
-    """Per frame, pose the keyed bones through Blender's evaluation; (T, K, 4) quaternions and the
-    root's (T, 3) location. The pose is put back as it was."""
+                     bone_map: bm.BoneMap) -> Generator[float, None, tuple[np.ndarray, np.ndarray]]:
+    """Per frame, pose the keyed bones through Blender's evaluation, yielding the share of frames
+    done after each; returns (T, K, 4) quaternions and the root's (T, 3) location. The pose is put
+    back as it was, also when the generator is closed early."""
     names = [target.names[b] for b in sol.keyed]
     pbs = [obj.pose.bones[n] for n in names]
     wanted = armature_matrices(target, sol)
@@ -264,6 +266,7 @@ def _evaluated_bases(obj, target: Target, sol: Solution,
                 if known[t, k]:
                     quats[t, k] = tuple(pb.rotation_quaternion)
             loc[t] = tuple(pbs[root_k].location)
+            yield (t + 1) / T
     finally:
         for pb, (mode, basis) in zip(pbs, saved):
             pb.rotation_mode = "QUATERNION"
@@ -338,10 +341,26 @@ def _write(obj, target: Target, sol: Solution, quats: np.ndarray, loc: np.ndarra
 
 def retarget(source_arm: bpy.types.Object, target_obj: bpy.types.Object, bone_map: bm.BoneMap | None = None,
              source: Source | None = None) -> dict:
-    """Key `target_obj` with the motion of HP3D armature `source_arm` (or `source`, already read).
+    """Key `target_obj` with the motion of HP3D armature `source_arm` (or `source`, already read),
+    all at once (headless, scripts; the panel's button steps through `retarget_steps`).
 
     Returns a report: {"kind", "map", "keys", "frames", "scale", "evaluated", "old_action",
     "pinned_frames", "solution", "face"}. Raises RetargetError with the target untouched."""
+    steps = retarget_steps(source_arm, target_obj, bone_map, source)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def retarget_steps(source_arm: bpy.types.Object, target_obj: bpy.types.Object,
+                   bone_map: bm.BoneMap | None = None,
+                   source: Source | None = None) -> Generator[float, None, dict]:
+    """`retarget` in steps: checks and solves at the first `next`, then, for a rig posed through
+    Blender's evaluation (Rigify: about 0.1 s a frame), yields the share of frames posed after each
+    one, so that an operator can show progress and stay responsive. Returns the report. Closed
+    before it returns (Esc), it leaves the target as it was: nothing is keyed until the last step."""
     kind, bone_map = check_target(target_obj, source_arm, bone_map)
     src = source or load_source(source_arm)
     target = read_target(target_obj)
@@ -360,7 +379,7 @@ def retarget(source_arm: bpy.types.Object, target_obj: bpy.types.Object, bone_ma
         try:
             for pb in ik_fk:
                 pb["IK_FK"] = 1.0
-            quats, loc = _evaluated_bases(target_obj, target, sol, bone_map)
+            quats, loc = yield from _evaluated_bases(target_obj, target, sol, bone_map)
         finally:  # as it was until the keys are written
             for pb, v in zip(ik_fk, saved_ik):
                 pb["IK_FK"] = v

@@ -451,6 +451,73 @@ def test_the_button_applies_the_edited_map_and_exports(stage, tmp_path) -> None:
         _remove(obj)
 
 
+def _pose_state(obj) -> tuple:
+    ad = obj.animation_data
+    return (ad.action, len(bpy.data.actions),
+            {pb.name: pb["IK_FK"] for pb in obj.pose.bones if "IK_FK" in pb},
+            np.array([np.array(pb.matrix_basis) for pb in obj.pose.bones]))
+
+
+def test_a_rig_posed_frame_by_frame_steps_and_cancels_untouched(stage) -> None:
+    """Rigify is posed through Blender's evaluation, frame by frame: the steps report the share
+    of frames done, and closing them half-way (Esc) leaves the character exactly as it was."""
+    obj = stage.chars["rigify"]
+    action, n_actions, ik_fk, basis = _pose_state(obj)
+    steps = retarget.retarget_steps(stage.source_arm, obj, source=stage.source)
+    done = [next(steps) for _ in range(len(stage.source.frames) // 2)]
+    assert np.all(np.diff(done) > 0) and 0.4 < done[-1] < 0.6, done[-3:]
+    steps.close()
+    after = _pose_state(obj)
+    assert after[0] == action and after[1] == n_actions and after[2] == ik_fk
+    np.testing.assert_allclose(after[3], basis, atol=1e-6)  # put back through its rotation mode
+
+
+def _modal_operator():
+    """HP3D_OT_retarget's methods on a plain object (a real Operator exists only inside an operator
+    call), so `modal` can be driven by hand with the events Blender's loop would send."""
+    op_mod = importlib.import_module("humanpose3d.operators.retarget")
+    reports: list = []
+    op = SimpleNamespace(_timer=None, _steps=None, reports=reports)
+    op.report = lambda kind, msg: reports.append((kind, msg))
+    for name in ("_begin", "_step", "modal", "cancel", "_finish"):
+        setattr(op, name, getattr(op_mod.HP3D_OT_retarget, name).__get__(op))
+    return op
+
+
+@pytest.mark.parametrize("escape", [False, True])
+def test_the_button_shows_progress_and_escape_leaves_the_character(stage, escape) -> None:
+    props = bpy.context.scene.hp3d_retarget
+    obj = stage.chars["rigify"]
+    props.source, props.target = stage.source_arm, obj
+    before = _pose_state(obj)
+    op = _modal_operator()
+    timer = SimpleNamespace(type="TIMER", value="NOTHING")
+    try:
+        assert op._begin(bpy.context) is None and props.running  # Rigify: modal from here
+        assert op.modal(bpy.context, SimpleNamespace(type="LEFTMOUSE", value="PRESS")) == {"RUNNING_MODAL"}
+        assert op.modal(bpy.context, SimpleNamespace(type="WHEELUPMOUSE", value="PRESS")) == {"PASS_THROUGH"}
+        seen = []
+        state = {"RUNNING_MODAL"}
+        while state == {"RUNNING_MODAL"}:
+            seen.append(props.progress)
+            if escape and props.progress > 0.3:
+                state = op.modal(bpy.context, SimpleNamespace(type="ESC", value="PRESS"))
+                break
+            state = op.modal(bpy.context, timer)
+        assert len(seen) >= 3 and np.all(np.diff(seen) > 0), seen  # a tick poses a tenth of a second
+        assert not props.running
+        if escape:
+            assert state == {"CANCELLED"} and props.status.startswith("cancelled")
+            after = _pose_state(obj)
+            assert after[:3] == before[:3]
+            np.testing.assert_allclose(after[3], before[3], atol=1e-6)
+        else:
+            assert state == {"FINISHED"} and "keys" in props.status
+            assert obj.animation_data.action != before[0]  # the same motion, keyed anew
+    finally:
+        props.running, props.target = False, None
+
+
 # --- FBX ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", KINDS)
