@@ -136,19 +136,19 @@ def _count(fcurves: list) -> int:
 
 
 def write_shape_keys(face_plan: FacePlan, face: np.ndarray, frames: np.ndarray,
-                     suffix: str) -> tuple[int, list]:
-    """Key the shape keys, each Key its new action `<key>_<suffix>` (the old one kept with a fake
-    user). Returns (key count, undo list for `restore`)."""
+                     suffix: str) -> int:
+    """Key the shape keys, each Key its new action `<key><suffix>` (the old one kept with a fake
+    user), all or none: a failure puts every Key's action back. Returns the key count."""
     n, undo = 0, []
     try:
         for key in dict.fromkeys(k for k, _, _, _ in face_plan.shape_keys):
             ad = key.animation_data
             old = ad.action if ad is not None else None
-            undo.append((key, old, old.use_fake_user if old is not None else False, None))
+            slot = getattr(ad, "action_slot", None) if ad is not None else None  # 4.4+
+            undo.append([key, old, slot, old.use_fake_user if old is not None else False, None])
             if old is not None:
                 old.use_fake_user = True
-            action = keyframes.ensure_action(key, f"{key.name}{suffix}")
-            undo[-1] = (*undo[-1][:3], action)
+            undo[-1][-1] = keyframes.ensure_action(key, f"{key.name}{suffix}")
             fcurves = keyframes.fcurve_collection(key)
             for k, name, channel, scale in face_plan.shape_keys:
                 if k == key:
@@ -157,16 +157,18 @@ def write_shape_keys(face_plan: FacePlan, face: np.ndarray, frames: np.ndarray,
                     fc = keyframes.write_channel(fcurves, path, 0, frames, values, "HP3D face")
                     n += len(fc.keyframe_points) if fc is not None else 0
     except Exception:
-        restore(undo)
+        _restore(undo)
         raise
-    return n, undo
+    return n
 
 
-def restore(undo: list) -> None:
+def _restore(undo: list) -> None:
     """Put back the Keys' actions `write_shape_keys` replaced, removing the new ones."""
-    for key, old, fake, action in reversed(undo):
+    for key, old, slot, fake, action in reversed(undo):
         if action is not None:
             key.animation_data.action = old
+            if slot is not None and old is not None:
+                key.animation_data.action_slot = slot
             bpy.data.actions.remove(action)
         if old is not None:
             old.use_fake_user = fake

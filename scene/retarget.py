@@ -326,7 +326,7 @@ def _write(obj, target: Target, sol: Solution, quats: np.ndarray, loc: np.ndarra
         n += sum(len(fc.keyframe_points) for fc in fcs)
         if face_plan:
             n += scene_face.write_bones(obj, fcurves, face_plan, face, frames, _rotation_channels)
-            n += scene_face.write_shape_keys(face_plan, face, frames, ACTION_SUFFIX)[0]  # the last step
+            n += scene_face.write_shape_keys(face_plan, face, frames, ACTION_SUFFIX)  # the last step
         return n
     except Exception:
         if action is not None:

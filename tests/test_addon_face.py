@@ -64,13 +64,8 @@ def stage(addon, face_run) -> SimpleNamespace:
 
 
 def _fcurves(idblock) -> dict:
-    action = idblock.animation_data.action
-    if hasattr(action, "fcurves") and len(action.fcurves):
-        curves = list(action.fcurves)
-    else:
-        curves = [fc for layer in action.layers for strip in layer.strips
-                  for bag in strip.channelbags for fc in bag.fcurves]
-    return {(fc.data_path, fc.array_index): fc for fc in curves}
+    """The F-curves of the ID's action (an armature's or a Key's), by (data path, index)."""
+    return {(fc.data_path, fc.array_index): fc for fc in retarget.keyframes.fcurve_collection(idblock)}
 
 
 def _keys(fc) -> np.ndarray:
@@ -177,3 +172,21 @@ def test_the_characters_fbx_carries_the_face(stage, tmp_path) -> None:
     finally:
         for o in new:
             bpy.data.objects.remove(o)
+
+
+def test_a_failure_while_keying_the_face_keys_nothing(stage, monkeypatch) -> None:
+    """All or nothing: a shape key that cannot be keyed puts back the armature's and every Key's
+    action; no new action is left behind."""
+    obj, key = stage.chars["mixamo"], stage.mesh.data.shape_keys
+    before = (obj.animation_data.action, key.animation_data.action, set(bpy.data.actions))
+    write = scene_face.keyframes.write_channel
+
+    def failing(fcurves, path, *args, **kwargs):
+        if path.startswith('key_blocks["eyeBlinkLeft"]'):
+            raise RuntimeError("cannot key")
+        return write(fcurves, path, *args, **kwargs)
+
+    monkeypatch.setattr(scene_face.keyframes, "write_channel", failing)
+    with pytest.raises(RuntimeError, match="cannot key"):
+        retarget.retarget(stage.arm, obj, source=stage.source)
+    assert (obj.animation_data.action, key.animation_data.action, set(bpy.data.actions)) == before
