@@ -64,11 +64,20 @@ def detect_into(props) -> str:
 
     if props.target is None:
         props.bones.clear()
-        props.detected = ""
+        props.detected = props.face = ""
         return ""
     how, found = retarget.detect_map(props.target)
     set_map(props, found, how or "incomplete")
+    props.face = face_targets(props.target, found)
     return how
+
+
+def face_targets(obj: bpy.types.Object, bone_map: bm.BoneMap) -> str:
+    """The panel's line on what a tracked face drives on `obj` (scene/face.py)."""
+    from ..scene import face
+
+    found = face.targets(obj, bone_map)
+    return f"Face: {found}" if found else "Face: no jaw bone, Rigify lids or face shape keys"
 
 
 def _on_target(self, _context) -> None:
@@ -100,6 +109,8 @@ class HP3D_PG_retarget(PropertyGroup):
     fbx_path: StringProperty(name="FBX", subtype="FILE_PATH", default="//character.fbx", options=PATH_OPTIONS,
                              description="Where Export Character FBX writes the character and its motion")
     status: StringProperty(name="Status", default="")
+    face: StringProperty(name="Face", default="",
+                         description="What of the character a --holistic run's face drives")
     running: BoolProperty(name="Running", default=False, options={"SKIP_SAVE"})
     progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR",
                             options={"SKIP_SAVE"})
@@ -148,6 +159,8 @@ class HP3D_PT_retarget(SubPanel):
         if props.target is not None and 0 <= props.bone_index < len(props.bones):
             layout.prop_search(props.bones[props.bone_index], "bones", props.target.data, "bones",
                                text="Pick Bone")
+        if props.target is not None and props.face:
+            layout.label(text=props.face, icon="USER")
         box = layout.box()
         row = box.row(align=True)
         row.prop(props, "preset", text="")

@@ -56,11 +56,18 @@ class FacePlan:
 
 
 def _frame(obj: bpy.types.Object, bone_map: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The character's left and up directions in its armature space, from its rest pose."""
+    """The character's left and up directions in its armature space, from its rest pose (Blender's
+    convention, +X left of a character facing -Y and +Z up, where the map lacks the bones)."""
     head = {n: np.array(b.head_local) for n, b in obj.data.bones.items()}
-    left = head[bone_map["upper_arm.L"][0]] - head[bone_map["upper_arm.R"][0]]
-    up = head[bone_map["head"][0]] - head[bone_map["pelvis"][0]] if bone_map.get("head") else np.r_[0, 0, 1.0]
-    return left / np.linalg.norm(left), up / np.linalg.norm(up)
+
+    def between(a: str, b: str, default: tuple) -> np.ndarray:
+        if bone_map.get(a) and bone_map.get(b):
+            v = head[bone_map[b][0]] - head[bone_map[a][0]]
+            if np.linalg.norm(v) > 0:
+                return v / np.linalg.norm(v)
+        return np.array(default, float)
+
+    return between("upper_arm.R", "upper_arm.L", (1, 0, 0)), between("pelvis", "head", (0, 0, 1))
 
 
 def _jaw_bone(obj: bpy.types.Object) -> str | None:
@@ -174,11 +181,20 @@ def _restore(undo: list) -> None:
             old.use_fake_user = fake
 
 
+def targets(obj: bpy.types.Object, bone_map: dict) -> str:
+    """What the face would drive on `obj`, for the panel: 'jaw_master, 2 lids, 3 shape keys', or ''."""
+    return ", ".join(_parts(plan(obj, bone_map).describe()))
+
+
+def _parts(described: dict) -> list[str]:
+    parts = [described["jaw"]] if described.get("jaw") else []
+    return parts + [f"{len(described[key])} {key.replace('_', ' ')}" for key in ("lids", "shape_keys")
+                    if described.get(key)]
+
+
 def summary(described: dict) -> str:
     """'; face on N frames (what)' for a retarget's status line, '' when no face was keyed."""
-    parts = [described["jaw"]] if described.get("jaw") else []
-    parts += [f"{len(described[key])} {key.replace('_', ' ')}" for key in ("lids", "shape_keys")
-              if described.get(key)]
+    parts = _parts(described)
     if not described.get("frames") or not parts:
         return ""
     return f"; face on {described['frames']} frames ({', '.join(parts)})"

@@ -174,6 +174,23 @@ def test_the_characters_fbx_carries_the_face(stage, tmp_path) -> None:
             bpy.data.objects.remove(o)
 
 
+def test_the_panel_says_what_the_face_drives(stage) -> None:
+    props = bpy.context.scene.hp3d_retarget
+    try:
+        props.target = stage.chars["rigify"]
+        assert props.face == "Face: jaw_master, 2 lids"
+        props.target = stage.chars["mixamo"]
+        assert props.face == "Face: mixamorig:Jaw, 3 shape keys"
+        bare = rigs.mixamo_rig("NoFace", location=(0, 8, 0))
+        props.target = bare
+        assert props.face.startswith("Face: no jaw bone")
+        props.target = None
+        assert props.face == ""
+        bpy.data.objects.remove(bare)
+    finally:
+        props.target = None
+
+
 def test_a_failure_while_keying_the_face_keys_nothing(stage, monkeypatch) -> None:
     """All or nothing: a shape key that cannot be keyed puts back the armature's and every Key's
     action; no new action is left behind."""
