@@ -253,7 +253,10 @@ def _evaluated_bases(obj, target: Target, sol: Solution,
         for t in range(T):
             if not known[t, body].all():
                 continue
-            for group in levels:
+            # Only levels with a bone to pose this frame (fingers only where a hand was found), and
+            # no evaluation after the last: setting PoseBone.matrix needs only its parents evaluated.
+            posed = [group for group in levels if known[t, group].any()]
+            for j, group in enumerate(posed):
                 for k in group:
                     if not known[t, k]:
                         continue
@@ -261,7 +264,8 @@ def _evaluated_bases(obj, target: Target, sol: Solution,
                     if k != root_k:
                         m.translation = pbs[k].matrix.translation
                     pbs[k].matrix = m
-                view_layer.update()
+                if j < len(posed) - 1:
+                    view_layer.update()
             for k, pb in enumerate(pbs):
                 if known[t, k]:
                     quats[t, k] = tuple(pb.rotation_quaternion)
