@@ -1,7 +1,7 @@
 """Apply to Character: retarget the HumanPose3D armature's motion onto the character picked in the
 panel. The work is scene/retarget.py's; this only gathers, steps and reports.
 
-A rig posed through Blender's evaluation (a generated Rigify rig: about 0.1 s a frame, so minutes
+A rig posed through Blender's evaluation (a generated Rigify rig: about 0.08 s a frame, so minutes
 for a long clip) is stepped from a modal timer, a tenth of a second of frames a tick: the panel
 shows a progress bar, the viewport redraws (and can be orbited), other input waits, and Esc
 cancels with the character left as it was. Headless or from a script, it runs all at once.
