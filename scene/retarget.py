@@ -362,7 +362,7 @@ def retarget_steps(source_arm: bpy.types.Object, target_obj: bpy.types.Object,
                    bone_map: bm.BoneMap | None = None,
                    source: Source | None = None) -> Generator[float, None, dict]:
     """`retarget` in steps: checks and solves at the first `next`, then, for a rig posed through
-    Blender's evaluation (Rigify: about 0.1 s a frame), yields the share of frames posed after each
+    Blender's evaluation (Rigify: about 0.08 s a frame), yields the share of frames posed after each
     one, so that an operator can show progress and stay responsive. Returns the report. Closed
     before it returns (Esc), it leaves the target as it was: nothing is keyed until the last step."""
     kind, bone_map = check_target(target_obj, source_arm, bone_map)
