@@ -164,21 +164,10 @@ def write_shape_keys(face_plan: FacePlan, face: np.ndarray, frames: np.ndarray,
                     fc = keyframes.write_channel(fcurves, path, 0, frames, values, "HP3D face")
                     n += len(fc.keyframe_points) if fc is not None else 0
     except Exception:
-        _restore(undo)
+        for key, old, slot, fake, action in reversed(undo):
+            keyframes.put_back(key, old, slot, fake, action)
         raise
     return n
-
-
-def _restore(undo: list) -> None:
-    """Put back the Keys' actions `write_shape_keys` replaced, removing the new ones."""
-    for key, old, slot, fake, action in reversed(undo):
-        if action is not None:
-            key.animation_data.action = old
-            if slot is not None and old is not None:
-                key.animation_data.action_slot = slot
-            bpy.data.actions.remove(action)
-        if old is not None:
-            old.use_fake_user = fake
 
 
 def targets(obj: bpy.types.Object, bone_map: dict) -> str:

@@ -32,6 +32,19 @@ def ensure_action(obj: bpy.types.Object, name: str) -> bpy.types.Action:
     return action
 
 
+def put_back(idblock, old: bpy.types.Action | None, old_slot, old_fake: bool,
+             new: bpy.types.Action | None) -> None:
+    """Undo `ensure_action` on `idblock` (an object or a shape-key block): its previous action
+    `old` (and slot, 4.4+) back, the `new` one removed, the old one's fake user as it was."""
+    if new is not None:
+        idblock.animation_data.action = old
+        if old_slot is not None and old is not None:
+            idblock.animation_data.action_slot = old_slot
+        bpy.data.actions.remove(new)
+    if old is not None:
+        old.use_fake_user = old_fake
+
+
 def fcurve_collection(obj: bpy.types.Object):
     """Where the F-curves of `obj`'s action live (an ActionFCurves or ActionChannelbagFCurves)."""
     ad = obj.animation_data

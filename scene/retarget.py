@@ -333,13 +333,7 @@ def _write(obj, target: Target, sol: Solution, quats: np.ndarray, loc: np.ndarra
             n += scene_face.write_shape_keys(face_plan, face, frames, ACTION_SUFFIX)  # the last step
         return n
     except Exception:
-        if action is not None:
-            obj.animation_data.action = old
-            if old_slot is not None and old is not None:
-                obj.animation_data.action_slot = old_slot
-            bpy.data.actions.remove(action)
-        if old is not None:
-            old.use_fake_user = old_fake
+        keyframes.put_back(obj, old, old_slot, old_fake, action)
         raise
 
 
