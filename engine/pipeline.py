@@ -171,7 +171,7 @@ def _run(cfg: RunConfig, progress: ProgressFn | None, cancel: threading.Event | 
         found_hands = hands_camera(multiview.first_view_hands(mv) if mv is not None else repaired.hands_world,
                                    recon.markers, info.fps, cfg.cutoff_hz)
         hands = found_hands[0] if found_hands is not None else None
-        face = expressions(track.face, info.fps) if cfg.holistic else None
+        face = expressions(track.face, info.fps)  # None without --holistic
         if face is not None:  # jaw and eyelids, for a character (engine/face.py)
             names["face_csv"] = f"{stem}_face.csv"
             write_face_csv(tmp / names["face_csv"], face, start, info.fps)

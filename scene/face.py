@@ -23,9 +23,10 @@ import bpy
 import numpy as np
 
 from ..engine.face import JAW_FULL_RAD
+from . import bone_map as bm
 from . import keyframes
 
-_JAW = re.compile(r"^(mixamorig\d*:|bip\d*[ _]?|b-|jnt_|bn_|cc_base_|rig_)?jaw$", re.I)
+_RIGIFY_INNER = re.compile(r"^(def|org|mch)-", re.I)  # Rigify's deform/mechanism copies, never keyed
 _LIDS = {1: ("lid.T.L.002", "lid.B.L.002"), 2: ("lid.T.R.002", "lid.B.R.002")}  # channel: upper, lower
 # Shape key name (normalised: lower case, no separators) → (channel, scale of the channel's value).
 SHAPE_KEYS: dict[str, tuple[int, float]] = {
@@ -74,7 +75,11 @@ def _jaw_bone(obj: bpy.types.Object) -> str | None:
     names = [b.name for b in obj.data.bones]
     if "jaw_master" in names:
         return "jaw_master"
-    return next((n for n in names if _JAW.match(n)), None)
+    def is_jaw(name: str) -> bool:  # prefixes such as mixamorig: aside, as the bone map reads names
+        core, side = bm.split_side(name)
+        return side is None and core.strip("._- ").lower() == "jaw" and not _RIGIFY_INNER.match(name)
+
+    return next((n for n in names if is_jaw(n)), None)
 
 
 def character_meshes(obj: bpy.types.Object) -> list[bpy.types.Object]:
@@ -93,10 +98,9 @@ def plan(obj: bpy.types.Object, bone_map: dict) -> FacePlan:
     if jaw is not None and obj.data.bones[jaw].parent is not None:
         R = np.array(obj.data.bones[jaw].matrix_local)[:3, :3]  # columns: the bone's axes
         axis = int(np.argmax(np.abs(R.T @ left)))
-        lateral = R[:, axis] * np.sign(R[:, axis] @ left)
-        forward = np.cross(left, up)
-        moves = np.cross(lateral, R[:, 1])  # where +angle about `lateral` takes the tail
-        out.jaw = (jaw, axis, float(np.sign(R[:, axis] @ left) * np.sign(moves @ (-up - forward) or 1.0)))
+        moves = np.cross(R[:, axis], R[:, 1])  # where + about that axis takes the tail
+        opens = moves @ (-up - np.cross(left, up))  # down and back (np.cross(left, up): forward)
+        out.jaw = (jaw, axis, -1.0 if opens < 0 else 1.0)
     bones = obj.data.bones
     for channel, (upper, lower) in _LIDS.items():
         if upper in bones and lower in bones:

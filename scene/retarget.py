@@ -171,7 +171,7 @@ def check_target(obj: bpy.types.Object | None, source: bpy.types.Object | None =
         problem = ""
         for name in chain:
             pb = obj.pose.bones[name]
-            follows = [c for c in pb.constraints if c.type in _FOLLOWER and c.enabled and c.influence > 0]
+            follows = _follows(pb)
             if follows:
                 problem = (f"bone '{name}' follows another bone (its {follows[0].name} constraint), "
                            "so keys on it would do nothing: map the control bone instead")
@@ -402,15 +402,15 @@ def _face_plan(obj, bone_map: bm.BoneMap) -> scene_face.FacePlan:
     """The face's plan on `obj`, less a jaw or lid bone that another bone's constraint drives
     outright (keys on it would do nothing), as the fingers' slots are."""
     face_plan = scene_face.plan(obj, bone_map)
-
-    def driven(name: str) -> bool:
-        return any(c.type in _FOLLOWER and c.enabled and c.influence > 0
-                   for c in obj.pose.bones[name].constraints)
-
-    if face_plan.jaw is not None and driven(face_plan.jaw[0]):
+    if face_plan.jaw is not None and _follows(obj.pose.bones[face_plan.jaw[0]]):
         face_plan.jaw = None
-    face_plan.lids = [lid for lid in face_plan.lids if not driven(lid[0])]
+    face_plan.lids = [lid for lid in face_plan.lids if not _follows(obj.pose.bones[lid[0]])]
     return face_plan
+
+
+def _follows(pb) -> list:
+    """The constraints that make pose bone `pb` follow another outright (keys on it do nothing)."""
+    return [c for c in pb.constraints if c.type in _FOLLOWER and c.enabled and c.influence > 0]
 
 
 def find_source(scene: bpy.types.Scene) -> bpy.types.Object | None:
